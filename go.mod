@@ -1,0 +1,3 @@
+module github.com/kithcdp/kith
+
+go 1.26
