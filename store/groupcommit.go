@@ -15,7 +15,6 @@ var ErrClosed = errors.New("store: group committer closed")
 // and returns only after its events are durable.
 type GroupCommitter struct {
 	log       Log
-	window    time.Duration
 	maxEvents int
 	queue     chan *pending
 	done      chan struct{}
@@ -41,6 +40,7 @@ type CommitStats struct {
 type pending struct {
 	ctx    context.Context
 	batch  *Batch
+	window time.Duration
 	result []Appended
 	err    error
 	done   chan struct{}
@@ -48,8 +48,6 @@ type pending struct {
 
 // GroupCommitOptions tune a GroupCommitter.
 type GroupCommitOptions struct {
-	// DedupWindow is passed to Log.Append.
-	DedupWindow time.Duration
 	// MaxEvents caps the events merged into one transaction (default 5000).
 	MaxEvents int
 	// Writers is the number of transactions in flight at once (default 1;
@@ -69,7 +67,6 @@ func NewGroupCommitter(log Log, o GroupCommitOptions) *GroupCommitter {
 	}
 	g := &GroupCommitter{
 		log:       log,
-		window:    o.DedupWindow,
 		maxEvents: o.MaxEvents,
 		queue:     make(chan *pending, 4096),
 		done:      make(chan struct{}),
@@ -83,9 +80,11 @@ func NewGroupCommitter(log Log, o GroupCommitOptions) *GroupCommitter {
 }
 
 // Append queues b for the next group commit and waits until it is durable.
-// If ctx ends first, Append returns ctx.Err(); the batch may still commit.
-func (g *GroupCommitter) Append(ctx context.Context, b *Batch) ([]Appended, error) {
-	p := &pending{ctx: ctx, batch: b, done: make(chan struct{})}
+// dedupWindow is passed to Log.Append; only batches with equal windows share
+// a commit. If ctx ends first, Append returns ctx.Err(); the batch may still
+// commit.
+func (g *GroupCommitter) Append(ctx context.Context, b *Batch, dedupWindow time.Duration) ([]Appended, error) {
+	p := &pending{ctx: ctx, batch: b, window: dedupWindow, done: make(chan struct{})}
 	g.mu.Lock()
 	if g.closed {
 		g.mu.Unlock()
@@ -137,18 +136,22 @@ func (g *GroupCommitter) Close() {
 
 func (g *GroupCommitter) loop(onCommit func(int, time.Duration)) {
 	defer g.wg.Done()
+	var next *pending // taken from the queue but left for the next commit
 	for {
-		var first *pending
-		select {
-		case first = <-g.queue:
-		case <-g.done:
-			// Drain what was queued before Close.
-			for {
-				select {
-				case p := <-g.queue:
-					g.commit([]*pending{p}, onCommit)
-				default:
-					return
+		first := next
+		next = nil
+		if first == nil {
+			select {
+			case first = <-g.queue:
+			case <-g.done:
+				// Drain what was queued before Close.
+				for {
+					select {
+					case p := <-g.queue:
+						g.commit([]*pending{p}, onCommit)
+					default:
+						return
+					}
 				}
 			}
 		}
@@ -158,6 +161,10 @@ func (g *GroupCommitter) loop(onCommit func(int, time.Duration)) {
 		for n < g.maxEvents {
 			select {
 			case p := <-g.queue:
+				if p.window != first.window {
+					next = p
+					break fill
+				}
 				group = append(group, p)
 				n += size(p.batch)
 			default:
@@ -194,7 +201,7 @@ func (g *GroupCommitter) commit(group []*pending, onCommit func(int, time.Durati
 	}
 	start := time.Now()
 	// The commit must not be cut short by one caller's cancellation.
-	res, err := g.log.Append(context.Background(), merged, g.window)
+	res, err := g.log.Append(context.Background(), merged, live[0].window)
 	took := time.Since(start)
 	off := 0
 	for _, p := range live {

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/kithcdp/kith/config"
+	"github.com/kithcdp/kith/httpapi"
+	"github.com/kithcdp/kith/ingest"
+	"github.com/kithcdp/kith/store"
+	"github.com/kithcdp/kith/tenant"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// keepOnRetention are the event types retention never deletes: they carry
+// identity, so a replay after retention still rebuilds the same profiles.
+var keepOnRetention = []string{"identify", "alias", "group"}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("kith serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var sf storeFlags
+	sf.register(fs)
+	addr := fs.String("addr", env("KITH_ADDR", "127.0.0.1:8080"), "address to listen on (env KITH_ADDR)")
+	cfgPath := fs.String("config", env("KITH_CONFIG", ""), "YAML config file declaring workspaces, sources and tokens (env KITH_CONFIG)")
+	publicURL := fs.String("public-url", env("KITH_PUBLIC_URL", ""), "base URL browsers use to reach Kith, e.g. https://kith.example.com (env KITH_PUBLIC_URL; default: the request's host)")
+	logFormat := fs.String("log-format", env("KITH_LOG_FORMAT", "text"), "log format: text or json (env KITH_LOG_FORMAT)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("kith serve takes no arguments, got %q: %w", fs.Args(), errUsage)
+	}
+	logger, err := newLogger(stderr, *logFormat)
+	if err != nil {
+		return err
+	}
+
+	var cfg *config.Config
+	if *cfgPath != "" {
+		if cfg, err = config.Load(*cfgPath); err != nil {
+			return err
+		}
+	}
+	st, err := openStore(ctx, sf.store, sf.data)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	dur, err := st.CheckDurability(ctx)
+	if err != nil {
+		return fmt.Errorf("durability check: %w", err)
+	}
+	logger.Info("store opened", "backend", dur.Backend, "durability", dur.Settings)
+
+	reg, newKeys, err := tenant.Load(ctx, st, cfg)
+	if err != nil {
+		return fmt.Errorf("load workspaces: %w", err)
+	}
+	for _, k := range newKeys {
+		// Printed once: only the key's hash is stored.
+		fmt.Fprintf(stdout, "New write key for workspace %q, source %q (shown only once, keep it):\n\n    %s\n\n", k.Workspace, k.Source, k.Key)
+	}
+
+	promReg := prometheus.NewRegistry()
+	httpapi.RegisterDurability(promReg, dur)
+	gc := store.NewGroupCommitter(st, store.GroupCommitOptions{
+		Writers:  writersFor(dur.Backend),
+		OnCommit: httpapi.CommitObserver(promReg),
+	})
+	defer gc.Close()
+
+	api := httpapi.New(httpapi.Options{
+		Store: st, Registry: reg, Committer: gc, Limits: ingest.DefaultLimits(),
+		Logger: logger, Metrics: promReg, PublicURL: *publicURL,
+	})
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", *addr, err)
+	}
+	logger.Info("kith listening", "addr", ln.Addr().String(), "version", version)
+
+	go retention(ctx, logger, st, reg)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("shutdown", "err", err)
+	}
+	return nil
+}
+
+// writersFor is the number of group commits in flight at once: SQLite has
+// one writer; PostgreSQL overlaps commits of different workspaces.
+func writersFor(backend string) int {
+	if backend == "postgres" {
+		return 4
+	}
+	return 1
+}
+
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	default:
+		return nil, fmt.Errorf("--log-format must be text or json, not %q: %w", format, errUsage)
+	}
+}
+
+// retention deletes events past each workspace's retention, and forgets
+// messageIds past the longest dedup window, once an hour.
+func retention(ctx context.Context, logger *slog.Logger, st store.Store, reg *tenant.Registry) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		var window time.Duration
+		for _, ws := range reg.Workspaces() {
+			window = max(window, ws.DedupWindow)
+			if ws.Retention <= 0 {
+				continue
+			}
+			n, err := st.DeleteBefore(ctx, ws.Slug, now.Add(-ws.Retention), slices.Clone(keepOnRetention))
+			if err != nil {
+				logger.Warn("retention failed", "workspace", ws.Slug, "err", err)
+				continue
+			}
+			if n > 0 {
+				logger.Info("retention deleted events", "workspace", ws.Slug, "events", n)
+			}
+		}
+		if window > 0 {
+			if _, err := st.PruneDedup(ctx, now.Add(-window)); err != nil {
+				logger.Warn("pruning messageIds failed", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
