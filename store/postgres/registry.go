@@ -1,0 +1,140 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/kithcdp/kith/store"
+)
+
+// Meta returns the server-wide value stored under key, or store.ErrNotFound.
+func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
+	var v []byte
+	err := s.pool.QueryRow(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get meta %q: %w", key, err)
+	}
+	return v, nil
+}
+
+// SetMetaIfAbsent stores value under key unless a value is there, and
+// returns the stored value. Of several concurrent callers, one wins and all
+// get its value: the losers' inserts wait for the winner's commit.
+func (s *Store) SetMetaIfAbsent(ctx context.Context, key string, value []byte) ([]byte, error) {
+	n, err := s.exec(ctx, `INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING`, key, value)
+	if err != nil {
+		return nil, fmt.Errorf("set meta %q: %w", key, err)
+	}
+	if n == 1 {
+		return value, nil
+	}
+	return s.Meta(ctx, key)
+}
+
+// PutWorkspace creates or replaces a workspace.
+func (s *Store) PutWorkspace(ctx context.Context, w store.Workspace) error {
+	_, err := s.exec(ctx, `INSERT INTO workspaces (slug, settings) VALUES ($1, $2)
+		ON CONFLICT (slug) DO UPDATE SET settings = excluded.settings`, w.Slug, []byte(w.Settings))
+	if err != nil {
+		return fmt.Errorf("put workspace %q: %w", w.Slug, err)
+	}
+	return nil
+}
+
+// Workspaces returns all workspaces ordered by slug.
+func (s *Store) Workspaces(ctx context.Context) ([]store.Workspace, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT slug, settings FROM workspaces ORDER BY slug COLLATE "C"`)
+	ws, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Workspace, error) {
+		var w store.Workspace
+		var settings []byte
+		err := r.Scan(&w.Slug, &settings)
+		w.Settings = settings
+		return w, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list workspaces: %w", err)
+	}
+	return ws, nil
+}
+
+// PutSource creates or replaces a source.
+func (s *Store) PutSource(ctx context.Context, src store.Source) error {
+	_, err := s.exec(ctx, `INSERT INTO sources (workspace, slug, key_hash, settings) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (workspace, slug) DO UPDATE SET key_hash = excluded.key_hash, settings = excluded.settings`,
+		src.Workspace, src.Slug, src.KeyHash, []byte(src.Settings))
+	if err != nil {
+		return fmt.Errorf("put source %q/%q: %w", src.Workspace, src.Slug, err)
+	}
+	return nil
+}
+
+// Sources returns all sources ordered by workspace and slug.
+func (s *Store) Sources(ctx context.Context) ([]store.Source, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT workspace, slug, key_hash, settings FROM sources ORDER BY workspace COLLATE "C", slug COLLATE "C"`)
+	srcs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Source, error) {
+		var src store.Source
+		var settings []byte
+		err := r.Scan(&src.Workspace, &src.Slug, &src.KeyHash, &settings)
+		src.Settings = settings
+		return src, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	return srcs, nil
+}
+
+// DeleteSource removes a source (store.ErrNotFound if absent).
+func (s *Store) DeleteSource(ctx context.Context, workspace, slug string) error {
+	n, err := s.exec(ctx, `DELETE FROM sources WHERE workspace = $1 AND slug = $2`, workspace, slug)
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete source %q/%q: %w", workspace, slug, err)
+	}
+	return nil
+}
+
+// PutToken creates or replaces an access token.
+func (s *Store) PutToken(ctx context.Context, t store.Token) error {
+	_, err := s.exec(ctx, `INSERT INTO tokens (workspace, name, hash, scopes) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (workspace, name) DO UPDATE SET hash = excluded.hash, scopes = excluded.scopes`,
+		t.Workspace, t.Name, t.Hash, t.Scopes)
+	if err != nil {
+		return fmt.Errorf("put token %q/%q: %w", t.Workspace, t.Name, err)
+	}
+	return nil
+}
+
+// Tokens returns all tokens ordered by workspace and name.
+func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT workspace, name, hash, scopes FROM tokens ORDER BY workspace COLLATE "C", name COLLATE "C"`)
+	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Token, error) {
+		var t store.Token
+		err := r.Scan(&t.Workspace, &t.Name, &t.Hash, &t.Scopes)
+		return t, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list tokens: %w", err)
+	}
+	return ts, nil
+}
+
+// DeleteToken removes a token (store.ErrNotFound if absent).
+func (s *Store) DeleteToken(ctx context.Context, workspace, name string) error {
+	n, err := s.exec(ctx, `DELETE FROM tokens WHERE workspace = $1 AND name = $2`, workspace, name)
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete token %q/%q: %w", workspace, name, err)
+	}
+	return nil
+}
