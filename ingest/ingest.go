@@ -17,6 +17,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -106,8 +107,8 @@ func DefaultLimits() Limits {
 // Input is one Tracking API request.
 type Input struct {
 	Call       Call
-	Body       []byte // the request body, already decompressed
-	ReceivedAt time.Time
+	Body       []byte        // the request body, already decompressed
+	ReceivedAt time.Time     // when the request arrived; required
 	Signals    store.Signals // copied into every event and quarantined event
 }
 
@@ -169,6 +170,8 @@ const (
 // invalid event goes to Quarantine (with a Rejection) and the others are
 // kept. Every error Decode returns is an *Error.
 func Decode(in Input, lim Limits) (Output, error) {
+	// A UTF-8 byte order mark is not JSON, but RFC 8259 lets readers skip it.
+	in.Body = bytes.TrimPrefix(in.Body, []byte("\xef\xbb\xbf"))
 	b := in.Body
 	if len(b) > lim.MaxBatchBytes {
 		return Output{}, &Error{http.StatusRequestEntityTooLarge, CodeBodyTooLarge,
@@ -215,12 +218,7 @@ type decoder struct {
 
 // single decodes a body that is one event of call d.in.Call.
 func (d *decoder) single(start int) (Output, error) {
-	ok := false
-	switch d.in.Call {
-	case CallIdentify, CallTrack, CallPage, CallScreen, CallGroup, CallAlias:
-		ok = true
-	}
-	if !ok {
+	if _, ok := eventCall(string(d.in.Call)); !ok {
 		return Output{}, &Error{http.StatusBadRequest, CodeUnknownType, fmt.Sprintf("%q is not a Tracking API call", d.in.Call)}
 	}
 	obj := d.in.Body[start:skipValue(d.in.Body, start)]
@@ -238,88 +236,6 @@ func (d *decoder) single(start int) (Output, error) {
 		return Output{}, err
 	}
 	return Output{WriteKey: ev.writeKey(), Events: []store.Event{e}}, nil
-}
-
-// batch decodes a body of the form {"batch": [...], ...}.
-func (d *decoder) batch(start int) (Output, error) {
-	b := d.in.Body
-	if !d.utf8ok {
-		// Only the events may hold invalid UTF-8; the rest of the body must not.
-		if err := d.checkTopUTF8(start); err != nil {
-			return Output{}, err
-		}
-	}
-	if err := d.top.read(b, start); err != nil {
-		return Output{}, err
-	}
-	elems := arrayElements(b, d.top.batch.valStart, d.lim.MaxBatchEvents)
-	if len(elems) > d.lim.MaxBatchEvents {
-		return Output{}, &Error{http.StatusRequestEntityTooLarge, CodeTooManyEvents,
-			fmt.Sprintf("the batch holds more than %d events", d.lim.MaxBatchEvents)}
-	}
-	d.arena = make([]byte, 0, len(b)+len(elems)*d.top.extraPerEvent())
-	out := Output{WriteKey: d.top.writeKey, Events: make([]store.Event, 0, len(elems))}
-	for i, se := range elems {
-		elem := b[se[0]:se[1]]
-		var ev scannedEvent
-		if elem[0] == '{' && len(elem) <= d.lim.MaxEventBytes && (d.utf8ok || utf8.Valid(elem)) {
-			ev = scanEvent(elem)
-			if out.WriteKey == "" {
-				out.WriteKey = ev.writeKey()
-			}
-		}
-		e, err := d.batchEvent(elem, &ev)
-		if err != nil {
-			var ie *Error
-			errors.As(err, &ie)
-			mid := ev.messageID()
-			out.Quarantine = append(out.Quarantine, store.Quarantined{
-				MessageID:  mid,
-				ReceivedAt: d.rx,
-				Code:       ie.Code,
-				Reason:     ie.Message,
-				Signals:    d.in.Signals,
-				Raw:        d.raw(elem, &ev),
-			})
-			out.Rejected = append(out.Rejected, Rejection{Index: i, MessageID: mid, Code: ie.Code, Message: ie.Message})
-			continue
-		}
-		out.Events = append(out.Events, e)
-	}
-	return out, nil
-}
-
-// batchEvent validates one element of a batch. ev is zero unless the
-// element is an object within the size limit and valid UTF-8.
-func (d *decoder) batchEvent(elem []byte, ev *scannedEvent) (store.Event, error) {
-	switch {
-	case elem[0] != '{':
-		return store.Event{}, eventError(CodeInvalidType, "the event must be a JSON object")
-	case len(elem) > d.lim.MaxEventBytes:
-		return store.Event{}, &Error{http.StatusRequestEntityTooLarge, CodeEventTooLarge,
-			fmt.Sprintf("the event has %d bytes; the limit is %d", len(elem), d.lim.MaxEventBytes)}
-	case ev.b == nil:
-		return store.Event{}, eventError(CodeInvalidUTF8, "the event is not valid UTF-8")
-	}
-	return d.event(ev, "")
-}
-
-// checkTopUTF8 reports invalid UTF-8 outside the events of a batch body.
-func (d *decoder) checkTopUTF8(start int) error {
-	b := d.in.Body
-	s := newObjectScanner(b, start)
-	for {
-		m, key, ok := s.next()
-		if !ok {
-			return nil
-		}
-		if keyIs(key, "batch") && b[m.valStart] == '[' {
-			if !utf8.Valid(b[:m.valStart]) || !utf8.Valid(b[m.valEnd:]) {
-				return &Error{http.StatusBadRequest, CodeInvalidUTF8, "the body is not valid UTF-8 outside its events"}
-			}
-			return nil
-		}
-	}
 }
 
 // eventError is the error of an invalid event.

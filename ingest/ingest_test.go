@@ -550,6 +550,7 @@ func TestIdentifiers(t *testing.T) {
 		{"null messageId generated", `{"userId":"u","messageId":null,"event":"E"}`, "u", "", "", true},
 		{"empty messageId generated", `{"userId":"u","messageId":"","event":"E"}`, "u", "", "", true},
 		{"userId null, anonymousId set", `{"userId":null,"anonymousId":"a","event":"E"}`, "", "a", "", true},
+		{"after a byte order mark", "\xef\xbb\xbf{\"userId\":\"u\",\"event\":\"E\"}", "u", "", "", true},
 		{"1024-byte userId", `{"userId":"` + strings.Repeat("u", 1024) + `","event":"E"}`, strings.Repeat("u", 1024), "", "", true},
 	}
 	for _, c := range cases {
