@@ -345,12 +345,12 @@ func (d *decoder) timestamp(ev *scannedEvent) (time.Time, int, *Error) {
 	if !hasSent {
 		sent, hasSent = d.top.sentAt, d.top.hasSentAt
 	}
-	if hasOrig {
+	if hasOrig && !(d.in.KeepTimes && hasTS) {
 		ts, hasTS = orig, true
 	}
 	t := d.rx
 	switch {
-	case hasTS && hasSent:
+	case hasTS && hasSent && !d.in.KeepTimes:
 		t = d.rx.Add(ts.Sub(sent))
 	case hasTS:
 		t = ts

@@ -110,6 +110,12 @@ type Input struct {
 	Body       []byte        // the request body, already decompressed
 	ReceivedAt time.Time     // when the request arrived; required
 	Signals    store.Signals // copied into every event and quarantined event
+	// KeepTimes takes event times as recorded, with no clock-skew
+	// correction: for files of past events (kith import), whose sentAt, if
+	// any, tells when they were first sent, not when Kith received them. The
+	// event time is then the event's timestamp, or else its
+	// originalTimestamp; a future one is still clamped.
+	KeepTimes bool
 }
 
 // Output is what Decode made of a request. Workspace and Source are left

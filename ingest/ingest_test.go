@@ -616,6 +616,37 @@ func TestTimestamps(t *testing.T) {
 	}
 }
 
+// With KeepTimes (file imports) event times are kept as recorded: no
+// correction by sentAt, timestamp before originalTimestamp.
+func TestKeepTimes(t *testing.T) {
+	t.Parallel()
+	b := setup(t) // receivedAt 2026-11-24T12:16:00Z
+	cases := []struct {
+		name  string
+		event string // fields added to a track event
+		want  string
+		flags int
+	}{
+		{"sentAt does not correct", `"timestamp":"2020-03-01T10:00:00Z","sentAt":"2020-03-01T10:00:05Z"`, "2020-03-01T10:00:00Z", 0},
+		{"timestamp wins over originalTimestamp", `"timestamp":"2020-03-01T10:00:00Z","originalTimestamp":"2020-03-01T11:00:00Z"`, "2020-03-01T10:00:00Z", 0},
+		{"originalTimestamp alone", `"originalTimestamp":"2020-03-01T11:00:00Z","sentAt":"2020-03-01T11:00:09Z"`, "2020-03-01T11:00:00Z", 0},
+		{"no time: receivedAt", `"sentAt":"2020-03-01T11:00:09Z"`, "2026-11-24T12:16:00Z", 0},
+		{"future is still clamped", `"timestamp":"2027-01-01T00:00:00Z"`, "2026-11-24T12:16:00Z", store.FlagTimestampClamped},
+	}
+	for _, c := range cases {
+		body := `{"userId":"u","event":"E",` + c.event + `}`
+		out, err := Decode(Input{Call: CallTrack, Body: []byte(body), ReceivedAt: b.rx, KeepTimes: true}, b.lim)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		e := out.Events[0]
+		if !e.Timestamp.Equal(mustTime(t, c.want)) || e.Flags != c.flags|store.FlagMessageIDGenerated {
+			t.Errorf("%s: timestamp %s flags %b, want %s %b", c.name, e.Timestamp.Format(time.RFC3339Nano), e.Flags, c.want, c.flags)
+		}
+	}
+}
+
 func TestParseTime(t *testing.T) {
 	t.Parallel()
 	good := map[string]string{
