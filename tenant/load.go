@@ -1,0 +1,216 @@
+package tenant
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/kithcdp/kith/config"
+	"github.com/kithcdp/kith/store"
+)
+
+// Names used when there is no config file.
+const (
+	DefaultWorkspace = "default"
+	DefaultSource    = "default"
+)
+
+// SecretEnv is the environment variable that, when set, holds the server
+// secret (hex or base64, at least 32 bytes) instead of the one in the store.
+const SecretEnv = "KITH_SECRET"
+
+// secretMetaKey is the store meta key of the generated server secret.
+const secretMetaKey = "hmac_secret"
+
+const minSecretBytes = 32
+
+// Load syncs cfg into st and builds the registry from st.
+//
+// The config file is the source of truth for credentials: when it declares
+// workspaces, Load upserts them with their sources and tokens, and deletes
+// every stored source and token the file does not declare — also those of
+// workspaces no longer in the file. Workspaces themselves (and their events)
+// are never deleted; one no longer declared keeps its settings but has no
+// sources or tokens left.
+//
+// With no config (cfg == nil), or one declaring no workspaces, Load only
+// makes sure a workspace "default" with a source "default" exists. When it
+// creates that source it generates its write key and returns it in the
+// NewKey slice: it is shown to the caller once, only its hash is stored.
+// Stored sources and tokens are left as they are.
+func Load(ctx context.Context, st store.Registry, cfg *config.Config) (*Registry, []NewKey, error) {
+	r, err := empty(ctx, st)
+	if err != nil {
+		return nil, nil, err
+	}
+	var keys []NewKey
+	if cfg == nil || len(cfg.Workspaces) == 0 {
+		keys, err = r.ensureDefault(ctx, st)
+	} else {
+		err = r.sync(ctx, st, cfg)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := r.fill(ctx, st); err != nil {
+		return nil, nil, err
+	}
+	if cfg != nil {
+		r.trusted = slices.Clone(cfg.TrustedProxies)
+	}
+	return r, keys, nil
+}
+
+// FromStore builds the registry from what st holds, without a config file
+// and without changing st. It trusts no proxies: they are a fact of each
+// node's network, given by its config file.
+func FromStore(ctx context.Context, st store.Registry) (*Registry, error) {
+	r, err := empty(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.fill(ctx, st); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// empty returns a registry with no entries, keyed with the server secret.
+func empty(ctx context.Context, st store.Registry) (*Registry, error) {
+	secret, err := serverSecret(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	return newRegistry(secret), nil
+}
+
+// serverSecret returns the HMAC key: KITH_SECRET if set, else the secret in
+// the store, generated and stored by the first node that needs it.
+func serverSecret(ctx context.Context, st store.Registry) ([]byte, error) {
+	if v := strings.TrimSpace(os.Getenv(SecretEnv)); v != "" {
+		secret, ok := decodeSecret(v)
+		if !ok {
+			return nil, fmt.Errorf("%s must hold at least %d bytes written as hex or base64 (for example the output of `openssl rand -hex 32`)", SecretEnv, minSecretBytes)
+		}
+		return secret, nil
+	}
+	fresh := make([]byte, minSecretBytes)
+	_, _ = rand.Read(fresh) // never fails (crypto/rand)
+	secret, err := st.SetMetaIfAbsent(ctx, secretMetaKey, fresh)
+	if err != nil {
+		return nil, fmt.Errorf("load server secret: %w", err)
+	}
+	if len(secret) < minSecretBytes {
+		return nil, fmt.Errorf("load server secret: the stored secret has %d bytes, want at least %d", len(secret), minSecretBytes)
+	}
+	return secret, nil
+}
+
+// decodeSecret decodes hex or base64 (standard or URL alphabet, padded or
+// not) of at least minSecretBytes bytes.
+func decodeSecret(s string) ([]byte, bool) {
+	if b, err := hex.DecodeString(s); err == nil {
+		return b, len(b) >= minSecretBytes
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil {
+			return b, len(b) >= minSecretBytes
+		}
+	}
+	return nil, false
+}
+
+// sync writes cfg's workspaces, sources and tokens into st and deletes the
+// sources and tokens it does not declare.
+func (r *Registry) sync(ctx context.Context, st store.Registry, cfg *config.Config) error {
+	declared := map[string]bool{} // sourceID and tokenID of what cfg declares
+	for _, w := range cfg.Workspaces {
+		err := st.PutWorkspace(ctx, store.Workspace{Slug: w.Slug, Settings: encodeWorkspace(w.DedupWindow, w.Retention)})
+		if err != nil {
+			return fmt.Errorf("sync config: %w", err)
+		}
+		for _, s := range w.Sources {
+			err := st.PutSource(ctx, store.Source{Workspace: w.Slug, Slug: s.Slug, KeyHash: r.Hash(s.WriteKey), Settings: encodeSource(s)})
+			if err != nil {
+				return fmt.Errorf("sync config: %w", err)
+			}
+			declared[sourceID(w.Slug, s.Slug)] = true
+		}
+		for _, t := range w.Tokens {
+			err := st.PutToken(ctx, store.Token{Workspace: w.Slug, Name: t.Name, Hash: r.Hash(t.Token), Scopes: t.Scopes})
+			if err != nil {
+				return fmt.Errorf("sync config: %w", err)
+			}
+			declared[tokenID(w.Slug, t.Name)] = true
+		}
+	}
+	srcs, err := st.Sources(ctx)
+	if err != nil {
+		return fmt.Errorf("sync config: list sources: %w", err)
+	}
+	for _, s := range srcs {
+		if !declared[sourceID(s.Workspace, s.Slug)] {
+			if err := st.DeleteSource(ctx, s.Workspace, s.Slug); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("sync config: %w", err)
+			}
+		}
+	}
+	toks, err := st.Tokens(ctx)
+	if err != nil {
+		return fmt.Errorf("sync config: list tokens: %w", err)
+	}
+	for _, t := range toks {
+		if !declared[tokenID(t.Workspace, t.Name)] {
+			if err := st.DeleteToken(ctx, t.Workspace, t.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("sync config: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+func sourceID(workspace, slug string) string { return "source " + workspace + "/" + slug }
+func tokenID(workspace, name string) string  { return "token " + workspace + "/" + name }
+
+// ensureDefault creates the default workspace and source if they are
+// missing, and returns the source's write key if it generated one.
+func (r *Registry) ensureDefault(ctx context.Context, st store.Registry) ([]NewKey, error) {
+	wss, err := st.Workspaces(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ensure default workspace: %w", err)
+	}
+	if !slices.ContainsFunc(wss, func(w store.Workspace) bool { return w.Slug == DefaultWorkspace }) {
+		err := st.PutWorkspace(ctx, store.Workspace{Slug: DefaultWorkspace, Settings: encodeWorkspace(config.DefaultDedupWindow, 0)})
+		if err != nil {
+			return nil, fmt.Errorf("ensure default workspace: %w", err)
+		}
+	}
+	srcs, err := st.Sources(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("ensure default source: %w", err)
+	}
+	if slices.ContainsFunc(srcs, func(s store.Source) bool { return s.Workspace == DefaultWorkspace && s.Slug == DefaultSource }) {
+		return nil, nil
+	}
+	key := newWriteKey()
+	err = st.PutSource(ctx, store.Source{Workspace: DefaultWorkspace, Slug: DefaultSource, KeyHash: r.Hash(key), Settings: encodeSource(config.Source{})})
+	if err != nil {
+		return nil, fmt.Errorf("ensure default source: %w", err)
+	}
+	return []NewKey{{Workspace: DefaultWorkspace, Source: DefaultSource, Key: key}}, nil
+}
+
+// newWriteKey returns "wk_" and 32 lowercase base32 characters (160 random
+// bits).
+func newWriteKey() string {
+	b := make([]byte, 20)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return "wk_" + strings.ToLower(base32.StdEncoding.EncodeToString(b))
+}
