@@ -1,0 +1,319 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kithcdp/kith/store"
+)
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Append commits b in one transaction; see store.Log.
+func (s *Store) Append(ctx context.Context, b *store.Batch, dedupWindow time.Duration) ([]store.Appended, error) {
+	var res []store.Appended
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		res, err = appendTx(ctx, tx, b, dedupWindow)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append to log: %w", err)
+	}
+	return res, nil
+}
+
+type dedupKey struct{ workspace, messageID string }
+
+// appendTx writes b inside tx. The head of each workspace is read inside the
+// write transaction, which SQLite serializes, so positions stay gap-free even
+// with another process writing.
+func appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Duration) ([]store.Appended, error) {
+	res := make([]store.Appended, len(b.Events))
+	heads := map[string]int64{}
+	seen := map[dedupKey]int64{}
+	lookup, err := tx.PrepareContext(ctx, `SELECT position, received_at FROM dedup WHERE workspace = ? AND message_id = ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer lookup.Close()
+	insDedup, err := tx.PrepareContext(ctx, `INSERT INTO dedup (workspace, message_id, position, received_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (workspace, message_id) DO UPDATE SET position = excluded.position, received_at = excluded.received_at`)
+	if err != nil {
+		return nil, err
+	}
+	defer insDedup.Close()
+	insEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (workspace, position, source, message_id, type, name, user_id,
+		anonymous_id, timestamp, received_at, flags, format, ip, user_agent, origin, gpc, raw)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return nil, err
+	}
+	defer insEvent.Close()
+
+	for i := range b.Events {
+		e := &b.Events[i]
+		key := dedupKey{e.Workspace, e.MessageID}
+		if pos, ok := seen[key]; ok {
+			e.Position, res[i] = pos, store.Appended{Position: pos, Duplicate: true}
+			continue
+		}
+		if window > 0 && e.MessageID != "" {
+			var pos, at int64
+			err := lookup.QueryRowContext(ctx, e.Workspace, e.MessageID).Scan(&pos, &at)
+			switch {
+			case err == nil && at >= micros(e.ReceivedAt.Add(-window)):
+				e.Position, res[i] = pos, store.Appended{Position: pos, Duplicate: true}
+				seen[key] = pos
+				continue
+			case err != nil && !errors.Is(err, sql.ErrNoRows):
+				return nil, fmt.Errorf("look up messageId: %w", err)
+			}
+		}
+		head, ok := heads[e.Workspace]
+		if !ok {
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events WHERE workspace = ?`, e.Workspace).Scan(&head); err != nil {
+				return nil, fmt.Errorf("read log head: %w", err)
+			}
+			// Deleted events (retention, erasure) must not free their
+			// positions: the dedup table remembers the highest one handed out.
+			var dmax int64
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM dedup WHERE workspace = ?`, e.Workspace).Scan(&dmax); err != nil {
+				return nil, fmt.Errorf("read log head: %w", err)
+			}
+			head = max(head, dmax)
+		}
+		head++
+		heads[e.Workspace] = head
+		e.Position, res[i] = head, store.Appended{Position: head}
+		if e.MessageID != "" {
+			seen[key] = head
+			if _, err := insDedup.ExecContext(ctx, e.Workspace, e.MessageID, head, micros(e.ReceivedAt)); err != nil {
+				return nil, fmt.Errorf("remember messageId: %w", err)
+			}
+		}
+		if _, err := insEvent.ExecContext(ctx, e.Workspace, head, e.Source, e.MessageID, e.Type, e.Name, e.UserID,
+			e.AnonymousID, micros(e.Timestamp), micros(e.ReceivedAt), e.Flags, e.Format,
+			e.Signals.IP, e.Signals.UserAgent, e.Signals.Origin, boolInt(e.Signals.GPC), []byte(e.Raw)); err != nil {
+			return nil, fmt.Errorf("insert event: %w", err)
+		}
+	}
+	for _, q := range b.Quarantine {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO quarantine (workspace, source, message_id, received_at, code, reason,
+			ip, user_agent, origin, gpc, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			q.Workspace, q.Source, q.MessageID, micros(q.ReceivedAt), q.Code, q.Reason,
+			q.Signals.IP, q.Signals.UserAgent, q.Signals.Origin, boolInt(q.Signals.GPC), []byte(q.Raw)); err != nil {
+			return nil, fmt.Errorf("quarantine event: %w", err)
+		}
+	}
+	return res, nil
+}
+
+const eventColumns = `position, source, message_id, type, name, user_id, anonymous_id, timestamp, received_at,
+	flags, format, ip, user_agent, origin, gpc, raw`
+
+// Read returns events matching q; see store.Log.
+func (s *Store) Read(ctx context.Context, q store.LogQuery) ([]store.Event, error) {
+	where := []string{"workspace = ?"}
+	args := []any{q.Workspace}
+	add := func(cond string, v any) {
+		where = append(where, cond)
+		args = append(args, v)
+	}
+	if q.After > 0 {
+		add("position > ?", q.After)
+	}
+	if q.Before > 0 {
+		add("position < ?", q.Before)
+	}
+	for col, v := range map[string]string{"source": q.Source, "type": q.Type, "name": q.Name, "user_id": q.UserID, "anonymous_id": q.AnonymousID} {
+		if v != "" {
+			add(col+" = ?", v)
+		}
+	}
+	if !q.Since.IsZero() {
+		add("timestamp >= ?", micros(q.Since))
+	}
+	if !q.Until.IsZero() {
+		add("timestamp < ?", micros(q.Until))
+	}
+	order := "ASC"
+	if q.Descending {
+		order = "DESC"
+	}
+	args = append(args, pageSize(q.Limit))
+	rows, err := s.r.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY position `+order+` LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Event
+	for rows.Next() {
+		e := store.Event{Workspace: q.Workspace}
+		var ts, rx int64
+		var gpc int
+		var raw []byte
+		if err := rows.Scan(&e.Position, &e.Source, &e.MessageID, &e.Type, &e.Name, &e.UserID, &e.AnonymousID,
+			&ts, &rx, &e.Flags, &e.Format, &e.Signals.IP, &e.Signals.UserAgent, &e.Signals.Origin, &gpc, &raw); err != nil {
+			return nil, fmt.Errorf("read log: %w", err)
+		}
+		e.Timestamp, e.ReceivedAt, e.Signals.GPC, e.Raw = fromMicros(ts), fromMicros(rx), gpc == 1, raw
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read log: %w", err)
+	}
+	return out, nil
+}
+
+func pageSize(limit int) int {
+	switch {
+	case limit <= 0:
+		return 100
+	case limit > 1000:
+		return 1000
+	default:
+		return limit
+	}
+}
+
+// Head returns the highest stored position of a workspace.
+func (s *Store) Head(ctx context.Context, workspace string) (int64, error) {
+	var h int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events WHERE workspace = ?`, workspace).Scan(&h); err != nil {
+		return 0, fmt.Errorf("read log head: %w", err)
+	}
+	return h, nil
+}
+
+// DeleteBefore deletes events received before t, except keepTypes.
+func (s *Store) DeleteBefore(ctx context.Context, workspace string, t time.Time, keepTypes []string) (int64, error) {
+	q := `DELETE FROM events WHERE workspace = ? AND received_at < ?`
+	args := []any{workspace, micros(t)}
+	if len(keepTypes) > 0 {
+		q += ` AND type NOT IN (?` + strings.Repeat(", ?", len(keepTypes)-1) + `)`
+		for _, k := range keepTypes {
+			args = append(args, k)
+		}
+	}
+	return s.exec(ctx, "apply retention", q, args...)
+}
+
+// PruneDedup forgets messageIds received before t, keeping each workspace's
+// highest position so that positions are never handed out twice.
+func (s *Store) PruneDedup(ctx context.Context, t time.Time) (int64, error) {
+	return s.exec(ctx, "prune messageIds", `DELETE FROM dedup WHERE received_at < ?
+		AND position < (SELECT MAX(d.position) FROM dedup d WHERE d.workspace = dedup.workspace)`, micros(t))
+}
+
+func (s *Store) exec(ctx context.Context, doing, q string, args ...any) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, q, args...)
+		if err != nil {
+			return err
+		}
+		n, err = r.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", doing, err)
+	}
+	return n, nil
+}
+
+const quarantineColumns = `id, workspace, source, message_id, received_at, code, reason, ip, user_agent, origin, gpc, raw`
+
+func scanQuarantined(sc interface{ Scan(...any) error }) (store.Quarantined, error) {
+	var q store.Quarantined
+	var rx int64
+	var gpc int
+	var raw []byte
+	err := sc.Scan(&q.ID, &q.Workspace, &q.Source, &q.MessageID, &rx, &q.Code, &q.Reason,
+		&q.Signals.IP, &q.Signals.UserAgent, &q.Signals.Origin, &gpc, &raw)
+	q.ReceivedAt, q.Signals.GPC, q.Raw = fromMicros(rx), gpc == 1, raw
+	return q, err
+}
+
+// ListQuarantine pages through a workspace's quarantine.
+func (s *Store) ListQuarantine(ctx context.Context, q store.QuarantineQuery) ([]store.Quarantined, error) {
+	query := `SELECT ` + quarantineColumns + ` FROM quarantine WHERE workspace = ? AND id > ?`
+	args := []any{q.Workspace, q.After}
+	if q.Code != "" {
+		query += ` AND code = ?`
+		args = append(args, q.Code)
+	}
+	args = append(args, pageSize(q.Limit))
+	rows, err := s.r.QueryContext(ctx, query+` ORDER BY id LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list quarantine: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Quarantined
+	for rows.Next() {
+		item, err := scanQuarantined(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list quarantine: %w", err)
+		}
+		out = append(out, item)
+	}
+	return out, rows.Err()
+}
+
+// GetQuarantined returns one quarantined event.
+func (s *Store) GetQuarantined(ctx context.Context, workspace string, id int64) (store.Quarantined, error) {
+	q, err := scanQuarantined(s.r.QueryRowContext(ctx, `SELECT `+quarantineColumns+` FROM quarantine WHERE workspace = ? AND id = ?`, workspace, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return q, store.ErrNotFound
+	}
+	if err != nil {
+		return q, fmt.Errorf("read quarantine: %w", err)
+	}
+	return q, nil
+}
+
+// ReplayQuarantined appends b and removes quarantined event id atomically.
+func (s *Store) ReplayQuarantined(ctx context.Context, workspace string, id int64, b *store.Batch, dedupWindow time.Duration) ([]store.Appended, error) {
+	var res []store.Appended
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		r, err := tx.ExecContext(ctx, `DELETE FROM quarantine WHERE workspace = ? AND id = ?`, workspace, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return store.ErrNotFound
+		}
+		res, err = appendTx(ctx, tx, b, dedupWindow)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("replay quarantined event: %w", err)
+	}
+	return res, nil
+}
+
+// DeleteQuarantined discards one quarantined event.
+func (s *Store) DeleteQuarantined(ctx context.Context, workspace string, id int64) error {
+	n, err := s.exec(ctx, "delete quarantined event", `DELETE FROM quarantine WHERE workspace = ? AND id = ?`, workspace, id)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}

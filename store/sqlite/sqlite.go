@@ -1,0 +1,141 @@
+// Package sqlite is Kith's embedded store: one SQLite database file under the
+// data directory, in WAL mode with synchronous=FULL, so every commit is
+// fsynced before Append returns. Writes go through one connection (SQLite
+// has one writer); reads use a separate pool and never block the writer.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/kithcdp/kith/store"
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// FileName is the database file inside the data directory.
+const FileName = "kith.db"
+
+// Store is the SQLite backend of store.Store. It is safe for concurrent use
+// within one process; other processes (kith import) may write to the same
+// file at the same time, since positions are read inside each write
+// transaction.
+type Store struct {
+	w       *sql.DB // one connection: the writer
+	r       *sql.DB // readers
+	commits atomic.Int64
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open creates dir if needed, opens dir/kith.db and applies pending
+// migrations.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("open sqlite store: create data directory: %w", err)
+	}
+	path := filepath.Join(dir, FileName)
+	pragmas := []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "secure_delete(ON)"}
+	dsn := func(extra ...string) string {
+		v := url.Values{}
+		for _, p := range append(pragmas, extra...) {
+			v.Add("_pragma", p)
+		}
+		v.Set("_txlock", "immediate")
+		return "file:" + path + "?" + v.Encode()
+	}
+	w, err := sql.Open("sqlite", dsn())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	r, err := sql.Open("sqlite", dsn("query_only(1)"))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	r.SetMaxOpenConns(4)
+	return &Store{w: w, r: r}, nil
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	dir, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, dir)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// Close checkpoints the WAL and closes the database.
+func (s *Store) Close() error {
+	_, _ = s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+// Ping reports whether the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.r.PingContext(ctx) }
+
+// Stats returns the number of committed write transactions.
+func (s *Store) Stats() store.Stats { return store.Stats{Commits: s.commits.Load()} }
+
+// CheckDurability verifies journal_mode=wal and synchronous=FULL on the
+// writer connection.
+func (s *Store) CheckDurability(ctx context.Context) (store.Durability, error) {
+	var mode string
+	var syncLevel int
+	if err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return store.Durability{}, fmt.Errorf("read journal_mode: %w", err)
+	}
+	if err := s.w.QueryRowContext(ctx, `PRAGMA synchronous`).Scan(&syncLevel); err != nil {
+		return store.Durability{}, fmt.Errorf("read synchronous: %w", err)
+	}
+	d := store.Durability{Backend: "sqlite", Settings: map[string]string{
+		"journal_mode": strings.ToLower(mode),
+		"synchronous":  map[int]string{0: "off", 1: "normal", 2: "full", 3: "extra"}[syncLevel],
+	}}
+	if d.Settings["journal_mode"] != "wal" || syncLevel < 2 {
+		return d, fmt.Errorf("sqlite is not durable: journal_mode=%s synchronous=%d, want wal and full", mode, syncLevel)
+	}
+	return d, nil
+}
+
+// inTx runs fn in a write transaction and counts the commit.
+func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	s.commits.Add(1)
+	return nil
+}
