@@ -81,7 +81,7 @@ func viewEvent(e store.Event) eventView {
 // page is the shape of every list answer: data plus an opaque cursor for the
 // next page (absent on the last page).
 type page[T any] struct {
-	Data []T   `json:"data"`
+	Data []T    `json:"data"`
 	Next string `json:"next,omitempty"`
 }
 
