@@ -38,7 +38,7 @@ func TestParseValid(t *testing.T) {
 		{"only comments", "# nothing yet\n", &Config{}},
 		{"null document", "~\n", &Config{}},
 		{"full", `
-trusted_proxies: [10.1.2.3/8, 127.0.0.1, "::ffff:192.168.0.1", "::1", "fd00::/8"]
+trusted_proxies: [10.1.2.3/8, 127.0.0.1, "::ffff:192.168.0.1", "::1", "fd00::/8", "::ffff:172.16.0.0/108"]
 workspaces:
   - slug: acme
     dedup_window: 48h
@@ -62,7 +62,7 @@ workspaces:
 			TrustedProxies: []netip.Prefix{
 				netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("127.0.0.1/32"),
 				netip.MustParsePrefix("192.168.0.1/32"), netip.MustParsePrefix("::1/128"),
-				netip.MustParsePrefix("fd00::/8"),
+				netip.MustParsePrefix("fd00::/8"), netip.MustParsePrefix("172.16.0.0/12"),
 			},
 			Workspaces: []Workspace{
 				{

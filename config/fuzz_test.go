@@ -2,7 +2,6 @@ package config
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 )
@@ -22,8 +21,8 @@ func FuzzParse(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	if doc, err := os.ReadFile("testdata/kith.yaml"); err == nil {
-		f.Add(doc)
+	for _, doc := range docExamples(f) {
+		f.Add([]byte(doc))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		cfg, err := parse(data, "f.yaml", lookup)

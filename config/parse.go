@@ -447,21 +447,27 @@ func parseBurst(s string) (int, string) {
 	return n, ""
 }
 
-// parseProxy parses a CIDR ("10.0.0.0/8") or a single address.
+// parseProxy parses a CIDR ("10.0.0.0/8") or a single address, reading
+// IPv4-mapped IPv6 as IPv4 (client addresses are compared unmapped).
 func parseProxy(s string) (netip.Prefix, string) {
+	var pr netip.Prefix
 	if strings.Contains(s, "/") {
-		pr, err := netip.ParsePrefix(s)
-		if err != nil {
+		var err error
+		if pr, err = netip.ParsePrefix(s); err != nil {
 			return netip.Prefix{}, fmt.Sprintf("%q is not a CIDR such as 10.0.0.0/8", s)
 		}
-		return pr.Masked(), ""
+	} else {
+		a, err := netip.ParseAddr(s)
+		if err != nil || a.Zone() != "" {
+			return netip.Prefix{}, fmt.Sprintf("%q is not an IP address or a CIDR such as 10.0.0.0/8", s)
+		}
+		pr = netip.PrefixFrom(a, a.BitLen())
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
-		return netip.Prefix{}, fmt.Sprintf("%q is not an IP address or a CIDR such as 10.0.0.0/8", s)
+	pr = pr.Masked()
+	if a := pr.Addr(); a.Is4In6() && pr.Bits() >= 96 {
+		pr = netip.PrefixFrom(a.Unmap(), pr.Bits()-96)
 	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), ""
+	return pr, ""
 }
 
 // parseOrigin checks a browser origin and returns it as browsers send it:
