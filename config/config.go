@@ -115,6 +115,8 @@ type Error struct {
 	Msg  string
 }
 
+// Error formats the problem as "file:line: path: message", leaving out the
+// parts that are unknown.
 func (e *Error) Error() string {
 	s := ""
 	switch {

@@ -4,9 +4,10 @@
 // sources.
 //
 // The store holds the registry (store.Registry); the config file, when
-// there is one, is synced into it at start (Load). A Registry is immutable
-// after it is built and safe for concurrent use; to apply changes, build a
-// new one with Load or FromStore and swap it in.
+// there is one, is synced into it at start (Load). A Registry's entries do
+// not change after it is built (only the sources' rate-limit buckets do),
+// and it is safe for concurrent use; to apply changes, build a new one with
+// Load or FromStore and swap it in.
 //
 // Write keys and tokens are never stored: the store keeps their
 // HMAC-SHA-256 under a server secret (see "Secrets" in
