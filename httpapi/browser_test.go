@@ -1,0 +1,272 @@
+//go:build linux
+
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// browserDir holds the page and the npm project that brings the official
+// Segment browser library (`npm ci` there fills node_modules).
+const browserDir = "testdata/browser"
+
+// pageResult is what testdata/browser/index.html POSTs to /result.
+type pageResult struct {
+	AnonymousID string   `json:"anonymousId"`
+	UserID      string   `json:"userId"`
+	MessageIDs  []string `json:"messageIds"` // npm mode only: the snippet's buffered calls return no Context
+	Failed      []string `json:"failed"`     // delivery failures and load errors
+	Problems    []string `json:"problems"`   // console errors and warnings, uncaught errors
+}
+
+// TestAnalyticsNextInChromium loads the unmodified @segment/analytics-next
+// bundle in headless Chromium on one origin, points it at Kith on another
+// (so settings and events cross origins and CORS is exercised for real),
+// makes one call of each browser call type, and reads the events back from
+// the log API.
+func TestAnalyticsNextInChromium(t *testing.T) {
+	t.Parallel()
+	chrome := findChromium(t)
+	lib := filepath.Join(browserDir, "node_modules", "@segment", "analytics-next")
+	var pkg struct{ Version string }
+	raw, err := os.ReadFile(filepath.Join(lib, "package.json"))
+	if err != nil {
+		t.Skipf("skipping: @segment/analytics-next is not installed (run `npm ci` in httpapi/%s): %v", browserDir, err)
+	}
+	if err := json.Unmarshal(raw, &pkg); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, mode, delivery string
+	}{
+		// dist/umd/index.js + AnalyticsBrowser.load({writeKey, cdnURL}): POST /v1/{i,t,p,g,a}, one per call.
+		{"npm bundle", "npm", "standard"},
+		// The same with deliveryStrategy batching: one POST /v1/b.
+		{"npm bundle batching", "npm", "batching"},
+		// Segment's snippet with analytics._cdn and dist/umd/standalone.js; calls made before load.
+		{"snippet", "snippet", "standard"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := setup(t)
+			page := newPageServer(t, filepath.Join(lib, "dist", "umd"))
+			q := url.Values{"kith": {b.srv.URL}, "key": {webKey}, "mode": {c.mode}, "delivery": {c.delivery}}
+			res, stop := startChromium(t, chrome, page.URL+"/?"+q.Encode(), page.results)
+			want := int64(5)
+			if len(res.Failed) > 0 {
+				want = 0 // the page gave up: look at what did arrive
+			}
+			evs := waitForEvents(t, b, want)
+			chromeLog := stop()
+			if len(res.Failed) > 0 || len(res.Problems) > 0 {
+				t.Errorf("the page reported failures %q and problems %q", res.Failed, res.Problems)
+			}
+			if res.AnonymousID == "" || res.UserID != "u-browser-1" {
+				t.Errorf("the library's user: anonymousId %q, userId %q", res.AnonymousID, res.UserID)
+			}
+			checkBrowserEvents(t, evs, res, page.URL, "next-"+pkg.Version)
+			if code, m := b.get(t, "/v1/workspaces/acme/quarantine", debugToken); code != 200 || len(m["data"].([]any)) != 0 {
+				t.Errorf("quarantine: %d %v", code, m)
+			}
+			if t.Failed() {
+				t.Logf("page result: %+v\nthe page's console:\n%s", res, consoleLines(chromeLog))
+			}
+		})
+	}
+}
+
+// checkBrowserEvents asserts that evs are the five calls the page makes.
+func checkBrowserEvents(t *testing.T, evs []map[string]any, res pageResult, origin, libVersion string) {
+	t.Helper()
+	want := map[string]struct {
+		name  string // the log's event name
+		field string // a field of the raw event...
+		value string // ...and its value
+	}{
+		"identify": {"", "traits.email", "ada@example.com"},
+		"track":    {"Browser Clicked", "properties.button", "buy"},
+		"page":     {"Pricing", "category", "Docs"},
+		"group":    {"", "groupId", "acct-7"},
+		"alias":    {"", "previousId", "legacy-42"},
+	}
+	var ids []string
+	for _, e := range evs {
+		typ, _ := e["type"].(string)
+		w, ok := want[typ]
+		if !ok {
+			t.Errorf("unexpected or repeated %q event: %v", typ, e)
+			continue
+		}
+		delete(want, typ)
+		raw, _ := e["raw"].(map[string]any)
+		sig, _ := e["signals"].(map[string]any)
+		lib := lookup(raw, "context.library")
+		mid, _ := e["messageId"].(string)
+		ids = append(ids, mid)
+		switch {
+		case w.name != "" && e["event"] != w.name:
+			t.Errorf("%s: event name %v, want %q", typ, e["event"], w.name)
+		case lookup(raw, w.field) != w.value:
+			t.Errorf("%s: %s = %v, want %q", typ, w.field, lookup(raw, w.field), w.value)
+		case e["userId"] != "u-browser-1" || e["anonymousId"] != res.AnonymousID:
+			t.Errorf("%s: userId %v anonymousId %v, want u-browser-1 and the page's %q", typ, e["userId"], e["anonymousId"], res.AnonymousID)
+		case e["source"] != "web" || e["flags"] != nil:
+			t.Errorf("%s: source %v flags %v", typ, e["source"], e["flags"])
+		case !strings.HasPrefix(mid, "ajs-next-"):
+			t.Errorf("%s: messageId %q is not the library's", typ, mid)
+		case lookup(raw, "context.library.name") != "analytics.js" || lookup(raw, "context.library.version") != libVersion:
+			t.Errorf("%s: context.library = %v, want analytics.js %s", typ, lib, libVersion)
+		case sig["origin"] != origin:
+			t.Errorf("%s: signals.origin = %v, want the page's origin %s", typ, sig["origin"], origin)
+		case !strings.Contains(fmt.Sprint(sig["userAgent"]), "Chrome"):
+			t.Errorf("%s: signals.userAgent = %v", typ, sig["userAgent"])
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("calls missing from the log: %v (log: %v)", want, evs)
+	}
+	if res.MessageIDs != nil {
+		slices.Sort(ids)
+		sent := slices.Sorted(slices.Values(res.MessageIDs))
+		if !slices.Equal(ids, sent) {
+			t.Errorf("logged messageIds %q, the library sent %q", ids, sent)
+		}
+	}
+}
+
+// lookup follows a dotted path through decoded JSON objects.
+func lookup(v any, path string) any {
+	for _, k := range strings.Split(path, ".") {
+		m, _ := v.(map[string]any)
+		v = m[k]
+	}
+	return v
+}
+
+// waitForEvents polls the log until it holds n events: the snippet's calls
+// and a batch are delivered after the page reports.
+func waitForEvents(t *testing.T, b *bundle, n int64) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for b.head(t, "acme") < n && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	return b.events(t, "acme")
+}
+
+// pageServer serves the test page and the library's bundles on an origin
+// of its own, and receives the page's result.
+type pageServer struct {
+	*httptest.Server
+	results chan pageResult
+}
+
+func newPageServer(t *testing.T, bundles string) *pageServer {
+	t.Helper()
+	p := &pageServer{results: make(chan pageResult, 1)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.ServeFile(w, r, filepath.Join(browserDir, "index.html"))
+	})
+	mux.Handle("GET /lib/", http.StripPrefix("/lib/", http.FileServer(http.Dir(bundles))))
+	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
+		var res pageResult
+		if err := json.NewDecoder(r.Body).Decode(&res); err != nil {
+			res.Failed = append(res.Failed, "undecodable result: "+err.Error())
+		}
+		select {
+		case p.results <- res:
+		default: // only the first result counts
+		}
+	})
+	p.Server = httptest.NewServer(mux)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// findChromium returns the path of a Chromium or Chrome binary, or skips.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	t.Skip("skipping: no chromium on PATH (apt-get install chromium)")
+	return ""
+}
+
+// consoleLines picks the page's console messages out of Chromium's log.
+func consoleLines(log string) string {
+	var b strings.Builder
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, ":CONSOLE") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
+// startChromium opens pageURL in headless Chromium and waits until the page
+// POSTs its result. The browser keeps running (the snippet's calls may
+// still be in flight) until stop, which returns Chromium's log, including
+// the page's console; stop also runs at cleanup.
+func startChromium(t *testing.T, chrome, pageURL string, results <-chan pageResult) (res pageResult, stop func() string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	cmd := exec.CommandContext(ctx, chrome,
+		"--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+		"--no-first-run", "--no-default-browser-check", "--disable-extensions",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--disable-breakpad", "--disable-quic",
+		// Nothing but the two test servers is reachable: a request to any
+		// other host (a CDN, say) fails fast instead of hanging.
+		"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+		"--enable-logging=stderr", "--v=0",
+		"--user-data-dir="+t.TempDir(),
+		pageURL)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	// SIGTERM lets Chromium close its child processes before it exits; if
+	// the test binary dies first (a timeout, a kill), the kernel ends Chromium.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		cancel()
+		t.Fatalf("start chromium: %v", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop = sync.OnceValue(func() string {
+		cancel()
+		<-exited
+		return out.String()
+	})
+	t.Cleanup(func() { stop() })
+	select {
+	case res = <-results:
+		return res, stop
+	case err := <-exited:
+		exited <- err // for stop
+		t.Fatalf("chromium exited before the page reported (%v); its log:\n%s", err, stop())
+	case <-time.After(time.Minute):
+		t.Fatalf("the page reported nothing within a minute; chromium log:\n%s", stop())
+	}
+	return res, stop
+}
