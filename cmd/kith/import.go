@@ -121,7 +121,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func parseInterspersed(fs *flag.FlagSet, args []string) error {
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := parseFlags(fs, args); err != nil {
 			return err
 		}
 		if fs.NArg() == 0 {
