@@ -204,7 +204,12 @@ func (r *Registry) ensureDefault(ctx context.Context, st store.Registry) ([]NewK
 	if err != nil {
 		return nil, fmt.Errorf("ensure default source: %w", err)
 	}
-	return []NewKey{{Workspace: DefaultWorkspace, Source: DefaultSource, Key: key}}, nil
+	token := "tok_" + strings.TrimPrefix(newWriteKey(), "wk_")
+	err = st.PutToken(ctx, store.Token{Workspace: DefaultWorkspace, Name: "admin", Hash: r.Hash(token), Scopes: []string{config.ScopeAdmin}})
+	if err != nil {
+		return nil, fmt.Errorf("ensure default admin token: %w", err)
+	}
+	return []NewKey{{Workspace: DefaultWorkspace, Source: DefaultSource, Key: key, AdminToken: token}}, nil
 }
 
 // newWriteKey returns "wk_" and 32 lowercase base32 characters (160 random

@@ -90,6 +90,10 @@ type Principal struct {
 // caller must show it now: it cannot be recovered later.
 type NewKey struct {
 	Workspace, Source, Key string
+	// AdminToken, when set, is a new token with the admin scope on the
+	// workspace, generated with the default workspace so that a newcomer
+	// can read the log without writing a config file.
+	AdminToken string
 }
 
 // Hash returns HMAC-SHA-256(server secret, secret): the form in which write

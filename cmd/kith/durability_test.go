@@ -606,17 +606,23 @@ func TestServeFirstStartWriteKey(t *testing.T) {
 
 	first := startKith(t, "--data", data)
 	out := first.output(first.stdout)
-	key := ""
+	key, token := "", ""
 	for line := range strings.Lines(out) {
-		if k := strings.TrimSpace(line); strings.HasPrefix(line, "    ") && k != "" {
-			if key != "" {
-				t.Fatalf("first start printed more than one key:\n%s", out)
-			}
-			key = k
+		k := strings.TrimSpace(line)
+		if !strings.HasPrefix(line, "    ") || k == "" {
+			continue
 		}
+		dst := &key
+		if strings.HasPrefix(k, "tok_") {
+			dst = &token
+		}
+		if *dst != "" {
+			t.Fatalf("first start printed more than one key or token:\n%s", out)
+		}
+		*dst = k
 	}
-	if !strings.Contains(out, "New write key") || key == "" {
-		t.Fatalf("first start printed no write key; stdout:\n%s", out)
+	if !strings.Contains(out, "New write key") || key == "" || token == "" {
+		t.Fatalf("first start printed no write key or admin token; stdout:\n%s", out)
 	}
 	track := []byte(`{"userId":"u-1","event":"Signed Up"}`)
 	if status, body, err := first.post(client, "/v1/track", key, track); err != nil || status != http.StatusOK {
@@ -633,6 +639,17 @@ func TestServeFirstStartWriteKey(t *testing.T) {
 	}
 	if status, body, err := second.post(client, "/v1/track", key+"x", track); err != nil || status != http.StatusUnauthorized {
 		t.Errorf("track with a wrong key: %d %s %v, want 401", status, body, err)
+	}
+	// The admin token printed at first start reads the log.
+	req, _ := http.NewRequest("GET", second.url+"/v1/workspaces/default/events", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("log API with the printed admin token: %d", resp.StatusCode)
 	}
 	second.stop()
 }
