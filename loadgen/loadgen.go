@@ -94,6 +94,11 @@ func Run(ctx context.Context, o Options) (Report, error) {
 	go func() { // producer: builds bodies and paces them
 		defer close(work)
 		tr := newTraffic(o.Seed, o.Users, o.DupRate)
+		pool, err := tr.buildPool(4096, time.Now())
+		if err != nil {
+			genErr = err
+			return
+		}
 		start := time.Now()
 		for i := 0; o.Requests <= 0 || i < o.Requests; i++ {
 			sched := time.Now()
@@ -108,14 +113,13 @@ func Run(ctx context.Context, o Options) (Report, error) {
 				}
 			}
 			rq := request{scheduled: sched, path: "/v1/batch", events: o.BatchSize}
-			var err error
 			if o.Mode == "batch" {
-				rq.body, err = tr.batchBody(o.BatchSize, sched)
+				rq.body = tr.batchBody(pool, o.BatchSize, sched)
 			} else {
 				rq.events = 1
-				rq.body, rq.path, err = tr.singleBody(sched)
+				rq.body, rq.path = tr.singleBody(pool, sched)
 			}
-			if err == nil && o.Gzip {
+			if o.Gzip {
 				rq.body, err = gzipped(rq.body)
 			}
 			if err != nil {

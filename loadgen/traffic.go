@@ -4,15 +4,18 @@
 package loadgen
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
 // traffic produces realistic calls: ~60% track, ~25% page, ~15% identify, of
-// about 1 KB each, from many users who start anonymous and later identify,
-// with a share of retries that repeat an earlier messageId.
+// about 1 KB each, from many users who start anonymous and later identify
+// (the pool is built in order, so identifies precede a user's later calls
+// within it), with a share of retries that repeat an earlier messageId.
 type traffic struct {
 	rng     *rand.Rand
 	users   int
@@ -43,16 +46,7 @@ const userAgent = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/537.
 
 // next returns one call as a JSON object and its type.
 func (t *traffic) next(now time.Time) (map[string]any, string) {
-	t.seq++
 	u := t.rng.IntN(t.users)
-	msgID := fmt.Sprintf("lg-%08x-%012x", t.rng.Uint32(), t.seq)
-	if len(t.recent) > 0 && t.rng.Float64() < t.dupRate {
-		msgID = t.recent[t.rng.IntN(len(t.recent))]
-	} else if len(t.recent) < 1000 {
-		t.recent = append(t.recent, msgID)
-	} else {
-		t.recent[t.rng.IntN(len(t.recent))] = msgID
-	}
 	anon := fmt.Sprintf("anon-%08d-4f1c-9b2e-%06d", u, u%999983)
 	userID := fmt.Sprintf("user-%08d", u)
 	p := products[t.rng.IntN(len(products))]
@@ -71,7 +65,6 @@ func (t *traffic) next(now time.Time) (map[string]any, string) {
 		"campaign": map[string]any{"name": "winter-sale", "source": "newsletter", "medium": "email"},
 	}
 	call := map[string]any{
-		"messageId": msgID,
 		"timestamp": now.Add(-time.Duration(t.rng.IntN(2000)) * time.Millisecond).UTC().Format("2006-01-02T15:04:05.000Z"),
 		"context":   ctx,
 	}
@@ -111,20 +104,83 @@ func (t *traffic) next(now time.Time) (map[string]any, string) {
 	}
 }
 
-// batchBody returns a /v1/batch body of n calls.
-func (t *traffic) batchBody(n int, now time.Time) ([]byte, error) {
-	batch := make([]map[string]any, n)
-	for i := range batch {
-		batch[i], _ = t.next(now)
+// A pool of pre-encoded calls: encoding JSON per event would take CPU from
+// the server under test on the same machine. Each template holds a
+// fixed-width messageId placeholder that is overwritten per send.
+type template struct {
+	json  []byte
+	idAt  int // offset of the messageId placeholder
+	path  string
+	typed []byte // the call without its "type" member, for single calls
+	tidAt int
+}
+
+const idWidth = 24 // "lg-" + 21 digits
+
+func placeholderID() string { return "lg-" + strings.Repeat("0", idWidth-3) }
+
+func (t *traffic) buildPool(n int, now time.Time) ([]template, error) {
+	pool := make([]template, n)
+	for i := range pool {
+		call, typ := t.next(now)
+		call["messageId"] = placeholderID()
+		b, err := json.Marshal(call)
+		if err != nil {
+			return nil, err
+		}
+		delete(call, "type")
+		single, err := json.Marshal(call)
+		if err != nil {
+			return nil, err
+		}
+		pool[i] = template{json: b, idAt: bytes.Index(b, []byte(placeholderID())), path: "/v1/" + typ,
+			typed: single, tidAt: bytes.Index(single, []byte(placeholderID()))}
 	}
-	return json.Marshal(map[string]any{"batch": batch, "sentAt": now.UTC().Format("2006-01-02T15:04:05.000Z")})
+	return pool, nil
+}
+
+// nextID returns a fresh messageId or, at the duplicate rate, an earlier one.
+func (t *traffic) nextID() string {
+	t.seq++
+	id := fmt.Sprintf("lg-%0*d", idWidth-3, t.seq)
+	if len(t.recent) > 0 && t.rng.Float64() < t.dupRate {
+		return t.recent[t.rng.IntN(len(t.recent))]
+	}
+	if len(t.recent) < 1000 {
+		t.recent = append(t.recent, id)
+	} else {
+		t.recent[t.rng.IntN(len(t.recent))] = id
+	}
+	return id
+}
+
+func withID(dst, tmpl []byte, at int, id string) []byte {
+	dst = append(dst, tmpl[:at]...)
+	dst = append(dst, id...)
+	return append(dst, tmpl[at+idWidth:]...)
+}
+
+// batchBody returns a /v1/batch body of n calls from the pool.
+func (t *traffic) batchBody(pool []template, n int, now time.Time) []byte {
+	b := make([]byte, 0, n*1100)
+	b = append(b, `{"batch":[`...)
+	for i := range n {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		tp := pool[t.rng.IntN(len(pool))]
+		b = withID(b, tp.json, tp.idAt, t.nextID())
+	}
+	b = append(b, `],"sentAt":"`...)
+	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	return append(b, `"}`...)
 }
 
 // singleBody returns one call with its sentAt and the path to send it to.
-func (t *traffic) singleBody(now time.Time) ([]byte, string, error) {
-	call, typ := t.next(now)
-	delete(call, "type")
-	call["sentAt"] = now.UTC().Format("2006-01-02T15:04:05.000Z")
-	b, err := json.Marshal(call)
-	return b, "/v1/" + typ, err
+func (t *traffic) singleBody(pool []template, now time.Time) ([]byte, string) {
+	tp := pool[t.rng.IntN(len(pool))]
+	b := withID(make([]byte, 0, 1200), tp.typed, tp.tidAt, t.nextID())
+	b = append(b[:len(b)-1], `,"sentAt":"`...)
+	b = now.UTC().AppendFormat(b, "2006-01-02T15:04:05.000Z")
+	return append(b, `"}`...), tp.path
 }
