@@ -210,6 +210,18 @@ type Store interface {
 	Close() error
 }
 
+// PageSize applies the default (100) and the cap (1000) to a page limit, as
+// every backend does for LogQuery.Limit and QuarantineQuery.Limit.
+func PageSize(limit int) int {
+	switch {
+	case limit <= 0:
+		return 100
+	case limit > 1000:
+		return 1000
+	}
+	return limit
+}
+
 // Errors callers branch on.
 var (
 	ErrNotFound = errors.New("not found")

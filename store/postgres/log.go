@@ -316,7 +316,7 @@ func (s *Store) Read(ctx context.Context, q store.LogQuery) ([]store.Event, erro
 	}
 	rows, _ := s.pool.Query(ctx, `SELECT position, workspace, source, message_id, type, name,
 		user_id, anonymous_id, timestamp, received_at, flags, format, ip, user_agent, origin, gpc, raw
-		FROM log_events WHERE `+where+` ORDER BY position `+order+` LIMIT `+strconv.Itoa(pageSize(q.Limit)), args...)
+		FROM log_events WHERE `+where+` ORDER BY position `+order+` LIMIT `+strconv.Itoa(store.PageSize(q.Limit)), args...)
 	events, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Event, error) {
 		var e store.Event
 		var raw []byte
@@ -330,17 +330,6 @@ func (s *Store) Read(ctx context.Context, q store.LogQuery) ([]store.Event, erro
 		return nil, fmt.Errorf("read log: %w", err)
 	}
 	return events, nil
-}
-
-// pageSize applies the default (100) and the cap (1000) to a page limit.
-func pageSize(limit int) int {
-	switch {
-	case limit <= 0:
-		return 100
-	case limit > 1000:
-		return 1000
-	}
-	return limit
 }
 
 // Head returns the last position handed out in workspace (0 if none). It is
@@ -394,7 +383,7 @@ func scanQuarantined(r pgx.CollectableRow) (store.Quarantined, error) {
 func (s *Store) ListQuarantine(ctx context.Context, q store.QuarantineQuery) ([]store.Quarantined, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT `+quarantineColumns+` FROM quarantine
 		WHERE workspace = $1 AND id > $2 AND ($3 = '' OR code = $3)
-		ORDER BY id LIMIT $4`, q.Workspace, q.After, q.Code, pageSize(q.Limit))
+		ORDER BY id LIMIT $4`, q.Workspace, q.After, q.Code, store.PageSize(q.Limit))
 	list, err := pgx.CollectRows(rows, scanQuarantined)
 	if err != nil {
 		return nil, fmt.Errorf("list quarantine: %w", err)

@@ -154,7 +154,7 @@ func (s *Store) Read(ctx context.Context, q store.LogQuery) ([]store.Event, erro
 	if q.Descending {
 		order = "DESC"
 	}
-	args = append(args, pageSize(q.Limit))
+	args = append(args, store.PageSize(q.Limit))
 	rows, err := s.r.QueryContext(ctx, `SELECT `+eventColumns+` FROM events WHERE `+strings.Join(where, " AND ")+
 		` ORDER BY position `+order+` LIMIT ?`, args...)
 	if err != nil {
@@ -178,17 +178,6 @@ func (s *Store) Read(ctx context.Context, q store.LogQuery) ([]store.Event, erro
 		return nil, fmt.Errorf("read log: %w", err)
 	}
 	return out, nil
-}
-
-func pageSize(limit int) int {
-	switch {
-	case limit <= 0:
-		return 100
-	case limit > 1000:
-		return 1000
-	default:
-		return limit
-	}
 }
 
 // Head returns the highest stored position of a workspace.
@@ -257,7 +246,7 @@ func (s *Store) ListQuarantine(ctx context.Context, q store.QuarantineQuery) ([]
 		query += ` AND code = ?`
 		args = append(args, q.Code)
 	}
-	args = append(args, pageSize(q.Limit))
+	args = append(args, store.PageSize(q.Limit))
 	rows, err := s.r.QueryContext(ctx, query+` ORDER BY id LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list quarantine: %w", err)
