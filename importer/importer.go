@@ -30,6 +30,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/kithcdp/kith/config"
 	"github.com/kithcdp/kith/ingest"
 	"github.com/kithcdp/kith/store"
 )
@@ -64,7 +65,8 @@ type Options struct {
 	Mapping *Mapping
 	// Batch is the number of events per transaction (DefaultBatch if 0).
 	Batch int
-	// DedupWindow is the workspace's messageId dedup window (0: forever).
+	// DedupWindow is the workspace's messageId dedup window
+	// (tenant.Workspace.DedupWindow); config.DefaultDedupWindow if 0.
 	DedupWindow time.Duration
 	// Limits bound each event (ingest.DefaultLimits if zero).
 	Limits ingest.Limits
@@ -122,6 +124,9 @@ func Run(ctx context.Context, st Store, opts Options, r io.Reader) (Summary, err
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.DedupWindow <= 0 {
+		opts.DedupWindow = config.DefaultDedupWindow
 	}
 	im := &importer{ctx: ctx, st: st, opts: opts, in: &countingReader{r: r}}
 	if opts.Rejects != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kithcdp/kith/importer"
+	"github.com/kithcdp/kith/tenant"
 )
 
 const importUsage = `Usage: kith import --workspace W --source S [flags] FILE
@@ -80,9 +81,13 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer st.Close()
-	if o.DedupWindow, err = dedupWindow(ctx, st, o.Workspace); err != nil {
-		return err
+	reg, err := tenant.FromStore(ctx, st)
+	if err != nil {
+		return fmt.Errorf("read workspaces: %w", err)
 	}
+	if ws, ok := reg.Workspace(o.Workspace); ok {
+		o.DedupWindow = ws.DedupWindow
+	} // else importer.Run names the unknown workspace
 	if *rejectsPath == "" {
 		*rejectsPath = path + ".rejects.jsonl"
 		if path == "-" {

@@ -13,12 +13,10 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/store/postgres"
 	"github.com/kithcdp/kith/store/sqlite"
-	"github.com/kithcdp/kith/tenant"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -151,16 +149,3 @@ func redactURL(u string) string {
 	return scheme + "://" + user + ":***" + rest[at:]
 }
 
-// dedupWindow returns the messageId dedup window of a workspace held in the
-// store, or an error naming the workspace if it does not exist.
-func dedupWindow(ctx context.Context, st store.Store, workspace string) (time.Duration, error) {
-	reg, err := tenant.FromStore(ctx, st)
-	if err != nil {
-		return 0, fmt.Errorf("load workspaces: %w", err)
-	}
-	ws, ok := reg.Workspace(workspace)
-	if !ok {
-		return 0, fmt.Errorf("workspace %q does not exist: declare it in the config file and start kith serve once", workspace)
-	}
-	return ws.DedupWindow, nil
-}
