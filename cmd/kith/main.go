@@ -148,4 +148,3 @@ func redactURL(u string) string {
 	user, _, _ := strings.Cut(rest[:at], ":")
 	return scheme + "://" + user + ":***" + rest[at:]
 }
-
