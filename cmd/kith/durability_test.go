@@ -101,6 +101,11 @@ func startKith(t *testing.T, args ...string) *kithProcess {
 	t.Cleanup(func() {
 		_ = p.cmd.Process.Kill()
 		<-p.exited
+		// Under -race the server is race-checked too; a killed one never
+		// reaches its exit code, so look at what it printed.
+		if out := p.output(p.stderr); strings.Contains(out, "WARNING: DATA RACE") {
+			t.Errorf("kith reported a data race; stderr:\n%s", out)
+		}
 	})
 	p.waitReady()
 	return p
