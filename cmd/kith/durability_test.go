@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/kithcdp/kith/store/postgres/pgtest"
 )
 
 // asKithEnv, set to 1 in a child's environment, makes the test binary run
@@ -556,46 +556,15 @@ func runDurability(t *testing.T, args []string) {
 	p.stop()
 }
 
-// postgresSchemaURL creates a fresh schema, dropped at cleanup, and returns
-// KITH_TEST_POSTGRES_URL with search_path set to it, so reruns never share
-// tables. It skips the test when KITH_TEST_POSTGRES_URL is unset.
+// postgresSchemaURL returns the URL of a fresh schema (see
+// pgtest.SchemaURL), which must be a postgres:// URL for kith serve --store.
 func postgresSchemaURL(t *testing.T) string {
 	t.Helper()
-	base := os.Getenv("KITH_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("KITH_TEST_POSTGRES_URL not set: set it to a PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable, to run the PostgreSQL durability test")
+	dsn := pgtest.SchemaURL(t)
+	if u, err := url.Parse(dsn); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("KITH_TEST_POSTGRES_URL must be a postgres:// URL for kith serve --store, got %q", redactURL(dsn))
 	}
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("KITH_TEST_POSTGRES_URL must be a postgres:// URL for kith serve --store, got %q", redactURL(base))
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to KITH_TEST_POSTGRES_URL: %v", err)
-	}
-	defer conn.Close(ctx)
-	suffix := make([]byte, 6)
-	_, _ = rand.Read(suffix)
-	schema := "kith_durability_" + hex.EncodeToString(suffix)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("connect to drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
+	return dsn
 }
 
 // TestServeFirstStartWriteKey starts kith without a config: the first start

@@ -2,66 +2,19 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/store/postgres"
+	"github.com/kithcdp/kith/store/postgres/pgtest"
 )
 
-// schemaURL creates a fresh schema for one test, dropped at cleanup, and
-// returns KITH_TEST_POSTGRES_URL with search_path set to it, so that tests,
-// packages and reruns never share tables.
-func schemaURL(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv("KITH_TEST_POSTGRES_URL")
-	if base == "" {
-		t.Skip("KITH_TEST_POSTGRES_URL not set: set it to a PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable, to run the PostgreSQL tests")
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to KITH_TEST_POSTGRES_URL: %v", err)
-	}
-	defer conn.Close(ctx)
-	suffix := make([]byte, 6)
-	_, _ = rand.Read(suffix)
-	schema := "kith_test_" + hex.EncodeToString(suffix)
-	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	t.Cleanup(func() {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			t.Errorf("connect to drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA "+schema+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
-	if !strings.Contains(base, "://") { // key=value connection string
-		return base + " search_path=" + schema
-	}
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatalf("parse KITH_TEST_POSTGRES_URL: %v", err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// schemaURL returns the URL of a fresh schema (see pgtest.SchemaURL).
+func schemaURL(t testing.TB) string { return pgtest.SchemaURL(t) }
 
 // open opens a store on dsn, closed at cleanup. Each call is a new pool:
 // one Kith node.
