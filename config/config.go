@@ -75,6 +75,10 @@ type Source struct {
 	// port). Empty, or containing "*", means any origin.
 	AllowedOrigins []string
 	RateLimit      RateLimit
+	// TraitPriority ranks the source's trait values: a value from a source
+	// of higher priority wins over a later value from a lower one (default
+	// 0; from -1000 to 1000).
+	TraitPriority int
 }
 
 // RateLimit is a token bucket counting events.

@@ -211,7 +211,7 @@ workspaces:
     sources: [{slug: web, write_key: shared_secret_1234}]
     tokens: [{name: t, token: shared_secret_1234, scopes: [debug]}]
 `, "kith.yaml:4: workspaces[0].tokens[0].token: same secret as workspaces[0].sources[0].write_key (line 3); every write key and token must be different"},
-		{"unknown source field", source("        write_key: wk_12345678\n        origins: []\n"), `kith.yaml:6: workspaces[0].sources[0]: unknown field "origins" (known: slug, write_key, allowed_origins, rate_limit)`},
+		{"unknown source field", source("        write_key: wk_12345678\n        origins: []\n"), `kith.yaml:6: workspaces[0].sources[0]: unknown field "origins" (known: slug, write_key, allowed_origins, rate_limit, trait_priority)`},
 
 		// Origins.
 		{"origin with path", source("        write_key: wk_12345678\n        allowed_origins: [\"https://shop.example.com/\"]\n"), `kith.yaml:6: workspaces[0].sources[0].allowed_origins[0]: "https://shop.example.com/" is not an origin: write scheme://host[:port] with no path, e.g. https://shop.example.com, or "*" for any`},
@@ -224,6 +224,8 @@ workspaces:
 		{"origins not a list", source("        write_key: wk_12345678\n        allowed_origins: https://a.example\n"), `kith.yaml:6: workspaces[0].sources[0].allowed_origins: must be a list, not "https://a.example"`},
 
 		// Rate limits.
+		{"trait priority not a number", source("        write_key: wk_12345678\n        trait_priority: high\n"), `kith.yaml:6: workspaces[0].sources[0].trait_priority: must be a whole number from -1000 to 1000`},
+		{"trait priority too big", source("        write_key: wk_12345678\n        trait_priority: 5000\n"), `kith.yaml:6: workspaces[0].sources[0].trait_priority: must be a whole number from -1000 to 1000`},
 		{"rate negative", source("        write_key: wk_12345678\n        rate_limit: {events_per_second: -1}\n"), `kith.yaml:6: workspaces[0].sources[0].rate_limit.events_per_second: "-1" is not a number of events per second (0 or more; 0 = unlimited)`},
 		{"rate not a number", source("        write_key: wk_12345678\n        rate_limit: {events_per_second: fast}\n"), `kith.yaml:6: workspaces[0].sources[0].rate_limit.events_per_second: "fast" is not a number of events per second (0 or more; 0 = unlimited)`},
 		{"rate infinite", source("        write_key: wk_12345678\n        rate_limit: {events_per_second: .inf}\n"), `kith.yaml:6: workspaces[0].sources[0].rate_limit.events_per_second: ".inf" is not a number of events per second (0 or more; 0 = unlimited)`},

@@ -299,6 +299,9 @@ func (p *parser) sources(n *yaml.Node, path string) []Source {
 			{name: "rate_limit", parse: func(n *yaml.Node, path string) {
 				s.RateLimit = p.rateLimit(n, path)
 			}},
+			{name: "trait_priority", parse: func(n *yaml.Node, path string) {
+				s.TraitPriority = str(p, n, path, parsePriority)
+			}},
 		})
 		out = append(out, s)
 	})
@@ -437,6 +440,14 @@ func parseRate(s string) (float64, string) {
 		return 0, fmt.Sprintf("%q is not a number of events per second (0 or more; 0 = unlimited)", s)
 	}
 	return f, ""
+}
+
+func parsePriority(s string) (int, string) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < -1000 || n > 1000 {
+		return 0, "must be a whole number from -1000 to 1000"
+	}
+	return n, ""
 }
 
 func parseBurst(s string) (int, string) {

@@ -37,6 +37,7 @@ import (
 type Registry struct {
 	hashers    sync.Pool // of *hasher, keyed with the server secret
 	sources    map[digest]*Source
+	bySlug     map[string]*Source // "workspace/slug" → source
 	tokens     map[digest]*Principal
 	workspaces map[string]*Workspace
 	sorted     []*Workspace // by slug
@@ -73,6 +74,9 @@ type Source struct {
 	// RateLimit is the source's event rate limit on this node; a zero
 	// EventsPerSecond means unlimited.
 	RateLimit config.RateLimit
+	// TraitPriority ranks the source's trait values (see
+	// config.Source.TraitPriority).
+	TraitPriority int
 
 	anyOrigin bool
 	limiter   *rate.Limiter // nil when unlimited
@@ -140,6 +144,12 @@ func (r *Registry) Authenticate(token string) (*Principal, bool) {
 	return p, ok
 }
 
+// Source returns a workspace's source by slug.
+func (r *Registry) Source(workspace, slug string) (*Source, bool) {
+	s, ok := r.bySlug[workspace+"/"+slug]
+	return s, ok
+}
+
 // Workspace returns the workspace with this slug.
 func (r *Registry) Workspace(slug string) (*Workspace, bool) {
 	w, ok := r.workspaces[slug]
@@ -198,6 +208,7 @@ func (p *Principal) Can(workspace, scope string) bool {
 func newRegistry(secret []byte) *Registry {
 	r := &Registry{
 		sources:    map[digest]*Source{},
+		bySlug:     map[string]*Source{},
 		tokens:     map[digest]*Principal{},
 		workspaces: map[string]*Workspace{},
 	}
@@ -218,6 +229,7 @@ type workspaceSettings struct {
 type sourceSettings struct {
 	AllowedOrigins []string      `json:"allowed_origins,omitempty"`
 	RateLimit      *rateSettings `json:"rate_limit,omitempty"`
+	TraitPriority  int           `json:"trait_priority,omitempty"`
 }
 
 type rateSettings struct {
@@ -231,7 +243,7 @@ func encodeWorkspace(dedupWindow, retention time.Duration) json.RawMessage {
 }
 
 func encodeSource(s config.Source) json.RawMessage {
-	set := sourceSettings{AllowedOrigins: s.AllowedOrigins}
+	set := sourceSettings{AllowedOrigins: s.AllowedOrigins, TraitPriority: s.TraitPriority}
 	if s.RateLimit.EventsPerSecond > 0 {
 		set.RateLimit = &rateSettings{EventsPerSecond: s.RateLimit.EventsPerSecond, Burst: s.RateLimit.Burst}
 	}
@@ -270,6 +282,7 @@ func (r *Registry) fill(ctx context.Context, st store.Registry) error {
 			return err
 		}
 		r.sources[d] = s
+		r.bySlug[s.Workspace+"/"+s.Slug] = s
 	}
 
 	toks, err := st.Tokens(ctx)
@@ -339,6 +352,7 @@ func decodeSource(ss store.Source) (*Source, error) {
 		Workspace:      ss.Workspace,
 		Slug:           ss.Slug,
 		AllowedOrigins: set.AllowedOrigins,
+		TraitPriority:  set.TraitPriority,
 		anyOrigin:      len(set.AllowedOrigins) == 0 || slices.Contains(set.AllowedOrigins, "*"),
 	}
 	if rl := set.RateLimit; rl != nil && rl.EventsPerSecond > 0 {
