@@ -16,6 +16,8 @@ import (
 	"net/netip"
 	"os"
 	"time"
+
+	"github.com/kithcdp/kith/identity"
 )
 
 // Scopes an access token may hold.
@@ -64,6 +66,9 @@ type Workspace struct {
 	Retention time.Duration
 	Sources   []Source
 	Tokens    []Token
+	// Identity are the workspace's identity rules; nil means
+	// identity.DefaultRules.
+	Identity *identity.Rules
 }
 
 // Source is a declared source of events.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kithcdp/kith/identity"
 )
 
 // env is the environment the tests' ${NAME} references see.
@@ -146,6 +148,40 @@ func token(lines string) string {
 	return "workspaces:\n  - slug: acme\n    tokens:\n      - name: desk\n" + lines
 }
 
+func ident(lines string) string {
+	return "workspaces:\n  - slug: acme\n    identity:\n" + lines
+}
+
+func TestParseIdentity(t *testing.T) {
+	t.Parallel()
+	cfg, err := parseTest(ident(`      priority: [user_id, email, crm_id, anonymous_id]
+      limits:
+        user_id: {max: 1}
+        anonymous_id: {max: 10, window: 7d}
+      blocked: [guest]
+      trait_identifiers: {email: email, crm: crm_id}
+      default_region: de
+      max_merges: 20
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Workspaces[0].Identity
+	want := identity.DefaultRules()
+	want.Priority = []string{"user_id", "email", "crm_id", "anonymous_id"}
+	want.Limits = map[string]identity.Limit{"user_id": {Max: 1}, "anonymous_id": {Max: 10, Window: 7 * 24 * time.Hour}}
+	want.Blocked = []string{"guest"}
+	want.TraitIdentifiers = map[string]string{"email": "email", "crm": "crm_id"}
+	want.DefaultRegion = "de"
+	want.MaxMerges = 20
+	if !reflect.DeepEqual(*r, want) {
+		t.Errorf("got  %+v\nwant %+v", *r, want)
+	}
+	if cfg, err := parseTest("workspaces:\n  - slug: acme\n"); err != nil || cfg.Workspaces[0].Identity != nil {
+		t.Errorf("no identity block: %v %+v", err, cfg)
+	}
+}
+
 func TestParseErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -164,8 +200,16 @@ func TestParseErrors(t *testing.T) {
 		{"workspace not a mapping", "workspaces: [acme]\n", `kith.yaml:1: workspaces[0]: must be a mapping, not "acme"`},
 		{"complex key", "? [a]\n: 1\n", "kith.yaml:1: must be a plain key, not a list"},
 		{"alias", "workspaces:\n  - &w {slug: a}\n  - *w\n", "kith.yaml:3: workspaces[1]: YAML aliases (*w) are not supported"},
-		{"merge key", "workspaces:\n  - &w {slug: a}\n  - <<: *w\n", `kith.yaml:3: workspaces[1]: unknown field "<<" (known: slug, dedup_window, retention, sources, tokens)` + "\n" +
+		{"merge key", "workspaces:\n  - &w {slug: a}\n  - <<: *w\n", `kith.yaml:3: workspaces[1]: unknown field "<<" (known: slug, dedup_window, retention, sources, tokens, identity)` + "\n" +
 			"kith.yaml:3: workspaces[1].slug: missing"},
+
+		// Identity rules.
+		{"identity bad pattern", ident("      blocked_patterns: [\"(\"]\n"), "kith.yaml:4: workspaces[0].identity: blocked_patterns[0]: error parsing regexp: missing closing ): `(`"},
+		{"identity limit without max", ident("      limits: {email: {window: 1d}}\n"), "kith.yaml:4: workspaces[0].identity.limits.email.max: missing"},
+		{"identity limit zero", ident("      limits: {email: {max: 0}}\n"), "kith.yaml:4: workspaces[0].identity.limits.email.max: must be a whole number from 1 to 1000000"},
+		{"identity bad region", ident("      default_region: XX\n"), `kith.yaml:4: workspaces[0].identity: default_region: "XX" is not an ISO 3166 region code`},
+		{"identity bad type", ident("      priority: [User Id]\n"), `kith.yaml:4: workspaces[0].identity: priority[0]: "User Id" is not an identifier type (lower-case letters, digits, _ . : -)`},
+		{"identity unknown field", ident("      limit: {}\n"), `kith.yaml:4: workspaces[0].identity: unknown field "limit" (known: priority, limits, default_limit, blocked, blocked_patterns, trait_identifiers, default_region, max_identifiers, max_merges)`},
 
 		// Workspaces.
 		{"workspace slug missing", "workspaces:\n  - retention: 1h\n", "kith.yaml:2: workspaces[0].slug: missing"},
@@ -176,7 +220,7 @@ func TestParseErrors(t *testing.T) {
 		{"workspace slug too long", "workspaces:\n  - slug: " + strings.Repeat("a", 64) + "\n", `kith.yaml:2: workspaces[0].slug: "` + strings.Repeat("a", 64) + `" is not a valid name: use 1 to 63 lowercase letters, digits, '-' and '_', starting with a letter or digit`},
 		{"workspace slug a list", "workspaces:\n  - slug: [a]\n", "kith.yaml:2: workspaces[0].slug: must be a single value, not a list"},
 		{"workspace slug twice", "workspaces:\n  - slug: a\n  - slug: b\n  - slug: a\n", `kith.yaml:4: workspaces[2].slug: workspace slug "a" is already used by workspaces[0].slug (line 2)`},
-		{"unknown workspace field", "workspaces:\n  - slug: a\n    sorces: []\n", `kith.yaml:3: workspaces[0]: unknown field "sorces" (known: slug, dedup_window, retention, sources, tokens)`},
+		{"unknown workspace field", "workspaces:\n  - slug: a\n    sorces: []\n", `kith.yaml:3: workspaces[0]: unknown field "sorces" (known: slug, dedup_window, retention, sources, tokens, identity)`},
 		{"dedup window zero", "workspaces:\n  - slug: a\n    dedup_window: 0\n", "kith.yaml:3: workspaces[0].dedup_window: must be positive: it is how long messageIds are remembered"},
 		{"dedup window garbage", "workspaces:\n  - slug: a\n    dedup_window: a week\n", `kith.yaml:3: workspaces[0].dedup_window: "a week" is not a duration; write a duration such as 168h, 90m or 30d`},
 		{"dedup window empty", "workspaces:\n  - slug: a\n    dedup_window:\n", "kith.yaml:3: workspaces[0].dedup_window: empty; write a duration such as 168h, 90m or 30d"},

@@ -243,6 +243,9 @@ func (p *parser) workspaces(n *yaml.Node, path string) []Workspace {
 			{name: "tokens", parse: func(n *yaml.Node, path string) {
 				w.Tokens = p.tokens(n, path)
 			}},
+			{name: "identity", parse: func(n *yaml.Node, path string) {
+				w.Identity = p.identityRules(n, path)
+			}},
 		})
 		out = append(out, w)
 	})

@@ -132,7 +132,7 @@ func decodeSecret(s string) ([]byte, bool) {
 func (r *Registry) sync(ctx context.Context, st store.Registry, cfg *config.Config) error {
 	declared := map[string]bool{} // sourceID and tokenID of what cfg declares
 	for _, w := range cfg.Workspaces {
-		err := st.PutWorkspace(ctx, store.Workspace{Slug: w.Slug, Settings: encodeWorkspace(w.DedupWindow, w.Retention)})
+		err := st.PutWorkspace(ctx, store.Workspace{Slug: w.Slug, Settings: encodeWorkspace(w)})
 		if err != nil {
 			return fmt.Errorf("sync config: %w", err)
 		}
@@ -187,7 +187,7 @@ func (r *Registry) ensureDefault(ctx context.Context, st store.Registry) ([]NewK
 		return nil, fmt.Errorf("ensure default workspace: %w", err)
 	}
 	if !slices.ContainsFunc(wss, func(w store.Workspace) bool { return w.Slug == DefaultWorkspace }) {
-		err := st.PutWorkspace(ctx, store.Workspace{Slug: DefaultWorkspace, Settings: encodeWorkspace(config.DefaultDedupWindow, 0)})
+		err := st.PutWorkspace(ctx, store.Workspace{Slug: DefaultWorkspace, Settings: encodeWorkspace(config.Workspace{DedupWindow: config.DefaultDedupWindow})})
 		if err != nil {
 			return nil, fmt.Errorf("ensure default workspace: %w", err)
 		}

@@ -28,6 +28,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kithcdp/kith/identity"
+
 	"github.com/kithcdp/kith/config"
 	"github.com/kithcdp/kith/store"
 	"golang.org/x/time/rate"
@@ -62,6 +64,8 @@ type Workspace struct {
 	DedupWindow time.Duration
 	// Retention is how long events are kept; 0 keeps them forever.
 	Retention time.Duration
+	// Identity are the workspace's compiled identity rules.
+	Identity *identity.Compiled
 }
 
 // Source is a place events come from. Its fields must not be modified.
@@ -223,6 +227,8 @@ func newRegistry(secret []byte) *Registry {
 type workspaceSettings struct {
 	DedupWindow string `json:"dedup_window,omitempty"`
 	Retention   string `json:"retention,omitempty"`
+	// Identity are the identity rules; absent means the defaults.
+	Identity *identity.Rules `json:"identity,omitempty"`
 }
 
 // sourceSettings is how a source's settings are stored.
@@ -237,8 +243,8 @@ type rateSettings struct {
 	Burst           int     `json:"burst"`
 }
 
-func encodeWorkspace(dedupWindow, retention time.Duration) json.RawMessage {
-	b, _ := json.Marshal(workspaceSettings{DedupWindow: dedupWindow.String(), Retention: retention.String()})
+func encodeWorkspace(w config.Workspace) json.RawMessage {
+	b, _ := json.Marshal(workspaceSettings{DedupWindow: w.DedupWindow.String(), Retention: w.Retention.String(), Identity: w.Identity})
 	return b
 }
 
@@ -339,6 +345,14 @@ func decodeWorkspace(sw store.Workspace) (*Workspace, error) {
 	}
 	if w.DedupWindow == 0 {
 		w.DedupWindow = config.DefaultDedupWindow
+	}
+	rules := identity.DefaultRules()
+	if set.Identity != nil {
+		rules = *set.Identity
+	}
+	var err error
+	if w.Identity, err = rules.Compile(); err != nil {
+		return nil, fmt.Errorf("load workspace %s: identity rules: %w", sw.Slug, err)
 	}
 	return w, nil
 }

@@ -1,0 +1,192 @@
+// Package identity resolves the identifiers people leave (user ids,
+// anonymous ids, emails, phones, device ids, custom external ids) into
+// profiles, with Segment's identity-resolution semantics: a priority order
+// of identifier types, a limit of values per type (optionally per time
+// window), blocked values, and — beyond Segment — hard caps that stop one
+// bad identifier from gluing thousands of people together.
+//
+// Graph is the in-memory identity graph of one workspace. It is
+// deterministic: the same events in the same order give the same profile
+// ids and the same decisions, so a replay rebuilds what incremental
+// processing built.
+package identity
+
+import (
+	"cmp"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/kithcdp/kith/store"
+	"github.com/nyaruka/phonenumbers"
+)
+
+// Identifier types Kith extracts itself; custom types come from
+// context.externalIds and from configured trait identifiers.
+const (
+	UserID      = "user_id"
+	AnonymousID = "anonymous_id"
+	Email       = "email"
+	Phone       = "phone"
+	GroupID     = "group_id" // an account key, never a user identifier
+)
+
+// Limit bounds how many values of one identifier type a profile may hold.
+type Limit struct {
+	Max int `json:"max"`
+	// Window, if positive, counts only values added within this long before
+	// the event's receivedAt (so a replay decides the same way).
+	Window time.Duration `json:"window,omitempty"`
+}
+
+// Rules are a workspace's identity rules.
+type Rules struct {
+	// Priority lists identifier types, highest priority first. Types not
+	// listed rank after them, in name order. When an event would break a
+	// limit, its lowest-priority identifier is dropped first.
+	Priority []string `json:"priority,omitempty"`
+	// Limits per type; types not listed get DefaultLimit.
+	Limits       map[string]Limit `json:"limits,omitempty"`
+	DefaultLimit Limit            `json:"default_limit"`
+	// Blocked values are never used as identifiers, compared
+	// case-insensitively after trimming.
+	Blocked []string `json:"blocked,omitempty"`
+	// BlockedPatterns are RE2 expressions; a value that matches one whole
+	// is blocked.
+	BlockedPatterns []string `json:"blocked_patterns,omitempty"`
+	// TraitIdentifiers maps a trait key to the identifier type its value
+	// is (identify traits, and context.traits of other calls).
+	TraitIdentifiers map[string]string `json:"trait_identifiers,omitempty"`
+	// DefaultRegion is the ISO 3166 region of phone numbers written
+	// without a country code (e.g. "DE"); empty accepts only numbers with
+	// one.
+	DefaultRegion string `json:"default_region,omitempty"`
+	// MaxIdentifiers and MaxMerges are hard caps per profile.
+	MaxIdentifiers int `json:"max_identifiers"`
+	MaxMerges      int `json:"max_merges"`
+}
+
+// DefaultRules are Segment's defaults plus Kith's caps: user_id first and
+// at most one per profile, then email, then the rest, five of each.
+func DefaultRules() Rules {
+	return Rules{
+		Priority:         []string{UserID, Email, Phone, AnonymousID},
+		Limits:           map[string]Limit{UserID: {Max: 1}},
+		DefaultLimit:     Limit{Max: 5},
+		Blocked:          []string{"-1", "null", "nil", "none", "undefined", "anonymous", "unknown", "n/a"},
+		BlockedPatterns:  []string{`^[0-]*$`},
+		TraitIdentifiers: map[string]string{"email": Email, "phone": Phone},
+		MaxIdentifiers:   1000,
+		MaxMerges:        100,
+	}
+}
+
+// Compiled are validated rules, ready to use.
+type Compiled struct {
+	rank      map[string]int
+	limits    map[string]Limit
+	def       Limit
+	blocked   map[string]bool
+	patterns  []*regexp.Regexp
+	traitIDs  map[string]string
+	traitKeys []string // sorted keys of traitIDs
+	region    string
+	maxIDs    int
+	maxMerges int
+}
+
+var typeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.:-]{0,63}$`)
+
+// Compile validates the rules. Errors name the field, e.g.
+// "blocked_patterns[1]: error parsing regexp: …".
+func (r Rules) Compile() (*Compiled, error) {
+	c := &Compiled{
+		rank: map[string]int{}, limits: map[string]Limit{}, def: r.DefaultLimit,
+		blocked: map[string]bool{}, traitIDs: map[string]string{},
+		region: strings.ToUpper(r.DefaultRegion), maxIDs: r.MaxIdentifiers, maxMerges: r.MaxMerges,
+	}
+	for i, t := range r.Priority {
+		if !typeRE.MatchString(t) {
+			return nil, fmt.Errorf("priority[%d]: %q is not an identifier type (lower-case letters, digits, _ . : -)", i, t)
+		}
+		if _, dup := c.rank[t]; dup {
+			return nil, fmt.Errorf("priority[%d]: %q is listed twice", i, t)
+		}
+		c.rank[t] = i
+	}
+	if c.def.Max < 1 || c.def.Window < 0 {
+		return nil, fmt.Errorf("default_limit: max must be at least 1 and window not negative")
+	}
+	for t, l := range r.Limits {
+		if !typeRE.MatchString(t) {
+			return nil, fmt.Errorf("limits: %q is not an identifier type", t)
+		}
+		if l.Max < 1 || l.Window < 0 {
+			return nil, fmt.Errorf("limits.%s: max must be at least 1 and window not negative", t)
+		}
+		c.limits[t] = l
+	}
+	for _, v := range r.Blocked {
+		c.blocked[strings.ToLower(strings.TrimSpace(v))] = true
+	}
+	for i, p := range r.BlockedPatterns {
+		if _, err := regexp.Compile(p); err != nil {
+			return nil, fmt.Errorf("blocked_patterns[%d]: %w", i, err)
+		}
+		c.patterns = append(c.patterns, regexp.MustCompile(`^(?:`+p+`)$`))
+	}
+	for k, t := range r.TraitIdentifiers {
+		if k == "" || !typeRE.MatchString(t) || t == GroupID {
+			return nil, fmt.Errorf("trait_identifiers.%s: %q is not a user identifier type", k, t)
+		}
+		c.traitIDs[k] = t
+		c.traitKeys = append(c.traitKeys, k)
+	}
+	slices.Sort(c.traitKeys)
+	if c.region != "" && phonenumbers.GetCountryCodeForRegion(c.region) == 0 {
+		return nil, fmt.Errorf("default_region: %q is not an ISO 3166 region code", r.DefaultRegion)
+	}
+	if c.maxIDs < 1 || c.maxMerges < 1 {
+		return nil, fmt.Errorf("max_identifiers and max_merges must be at least 1")
+	}
+	return c, nil
+}
+
+// limit returns the limit of an identifier type.
+func (c *Compiled) limit(t string) Limit {
+	if l, ok := c.limits[t]; ok {
+		return l
+	}
+	return c.def
+}
+
+// compare orders identifiers by priority (highest first), then by type
+// and value, so that the lowest-priority one is last.
+func (c *Compiled) compare(a, b store.Identifier) int {
+	ra, oka := c.rank[a.Type]
+	rb, okb := c.rank[b.Type]
+	switch {
+	case oka && !okb:
+		return -1
+	case !oka && okb:
+		return 1
+	case oka && okb && ra != rb:
+		return cmp.Compare(ra, rb)
+	}
+	return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.Value, b.Value))
+}
+
+// isBlocked reports whether a value may not be an identifier.
+func (c *Compiled) isBlocked(v string) bool {
+	if c.blocked[strings.ToLower(v)] {
+		return true
+	}
+	for _, re := range c.patterns {
+		if re.MatchString(v) {
+			return true
+		}
+	}
+	return false
+}
