@@ -1,7 +1,7 @@
 // Package store defines the storage contract that every Kith backend
 // implements: the per-workspace event log (with messageId dedup), the
-// quarantine of failed events, and the registry of workspaces, sources and
-// access tokens.
+// quarantine of failed events, the registry of workspaces, sources and
+// access tokens, and the derived state folded from the log (state.go).
 //
 // Two backends implement it: store/sqlite (the embedded default) and
 // store/postgres (to scale out across nodes). store/storetest holds the one
@@ -92,10 +92,11 @@ type Appended struct {
 // LogQuery selects events from one workspace's log. Zero fields do not filter.
 type LogQuery struct {
 	Workspace   string
-	After       int64 // return events with Position > After
-	Before      int64 // if > 0, return events with Position < Before (for paging backwards)
-	Limit       int   // at most this many (backends cap it at 1000; 0 means 100)
-	Descending  bool  // newest first
+	After       int64   // return events with Position > After
+	Before      int64   // if > 0, return events with Position < Before (for paging backwards)
+	Positions   []int64 // if set, only events at these positions (at most 1000)
+	Limit       int     // at most this many (backends cap it at 1000; 0 means 100)
+	Descending  bool    // newest first
 	Source      string
 	Type        string
 	Name        string
@@ -201,6 +202,7 @@ type Stats struct {
 type Store interface {
 	Log
 	Registry
+	State
 	// CheckDurability verifies the durability settings and returns them; it
 	// fails if a commit would not be fsynced before returning.
 	CheckDurability(ctx context.Context) (Durability, error)

@@ -27,6 +27,7 @@ const usage = `kith — an open-source customer data platform
 Usage:
   kith serve   [flags]            run the HTTP server (Tracking API, log API, metrics)
   kith import  [flags] FILE       import a JSONL or CSV file into a workspace's log
+  kith replay  [flags]            rebuild a workspace's profiles by folding its whole log again
   kith bench   [flags]            send realistic Segment traffic to a server and report
   kith version                    print the version
 
@@ -80,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runImport(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(ctx, rest, stdout, stderr)
+	case "replay":
+		return runReplay(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "kith", version)
 		return nil

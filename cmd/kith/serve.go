@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,12 +10,15 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"time"
 
 	"github.com/kithcdp/kith/config"
 	"github.com/kithcdp/kith/httpapi"
+	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/ingest"
+	"github.com/kithcdp/kith/process"
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/tenant"
 	"github.com/prometheus/client_golang/prometheus"
@@ -101,6 +105,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	go retention(ctx, logger, st, reg)
 
+	po := processOptions(st, reg, nodeName())
+	po.Wake, po.Logger, po.Metrics = gc.Committed, logger, promReg
+	foldCtx, stopFolding := context.WithCancel(ctx)
+	folding := make(chan struct{})
+	go func() {
+		defer close(folding)
+		process.New(po).Run(foldCtx, workspaceSlugs(reg))
+	}()
+	defer func() { stopFolding(); <-folding }()
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -170,4 +184,43 @@ func retention(ctx context.Context, logger *slog.Logger, st store.Store, reg *te
 		case <-tick.C:
 		}
 	}
+}
+
+// processOptions configures the processor with the workspaces' identity
+// rules and sources' trait priorities.
+func processOptions(st store.Store, reg *tenant.Registry, owner string) process.Options {
+	return process.Options{
+		Store: st,
+		Owner: owner,
+		Rules: func(ws string) (*identity.Compiled, error) {
+			w, ok := reg.Workspace(ws)
+			if !ok {
+				return nil, fmt.Errorf("no workspace %q", ws)
+			}
+			return w.Identity, nil
+		},
+		TraitPriority: func(ws, source string) int {
+			if s, ok := reg.Source(ws, source); ok {
+				return s.TraitPriority
+			}
+			return 0
+		},
+	}
+}
+
+func workspaceSlugs(reg *tenant.Registry) []string {
+	var slugs []string
+	for _, w := range reg.Workspaces() {
+		slugs = append(slugs, w.Slug)
+	}
+	return slugs
+}
+
+// nodeName names this process in leases: host, process id and a random
+// suffix, so two nodes never share a name.
+func nodeName() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }

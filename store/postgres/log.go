@@ -296,6 +296,10 @@ func (s *Store) Read(ctx context.Context, q store.LogQuery) ([]store.Event, erro
 	if q.Before > 0 {
 		filter("position <", q.Before)
 	}
+	if len(q.Positions) > 0 {
+		filter("position = ANY(", q.Positions)
+		where += ")"
+	}
 	for _, f := range []struct{ col, v string }{
 		{"source", q.Source}, {"type", q.Type}, {"name", q.Name},
 		{"user_id", q.UserID}, {"anonymous_id", q.AnonymousID},

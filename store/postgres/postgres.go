@@ -39,6 +39,7 @@ package postgres
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -51,6 +52,7 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/kithcdp/kith/store"
+	"github.com/kithcdp/kith/store/sqlstate"
 )
 
 //go:embed migrations/*.sql
@@ -62,6 +64,8 @@ var migrations embed.FS
 type Store struct {
 	pool    *pgxpool.Pool
 	commits atomic.Int64
+	*sqlstate.State
+	db *sql.DB // the pool through database/sql, for the derived state
 }
 
 var _ store.Store = (*Store)(nil)
@@ -91,7 +95,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
-	return &Store{pool: pool}, nil
+	s := &Store{pool: pool, db: stdlib.OpenDBFromPool(pool)}
+	s.State = sqlstate.New(s.db, s.db, sqlstate.Postgres)
+	s.State.OnCommit = func() { s.commits.Add(1) }
+	return s, nil
 }
 
 // requireSyncCommit makes a new connection wait for the WAL flush on every
@@ -144,8 +151,9 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) (err error) {
 
 // Close closes all connections.
 func (s *Store) Close() error {
+	err := s.db.Close()
 	s.pool.Close()
-	return nil
+	return err
 }
 
 // Ping reports whether the database answers.

@@ -139,6 +139,12 @@ func (s *Store) Read(ctx context.Context, q store.LogQuery) ([]store.Event, erro
 	if q.Before > 0 {
 		add("position < ?", q.Before)
 	}
+	if len(q.Positions) > 0 {
+		where = append(where, "position IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(q.Positions)), ", ")+")")
+		for _, p := range q.Positions {
+			args = append(args, p)
+		}
+	}
 	for col, v := range map[string]string{"source": q.Source, "type": q.Type, "name": q.Name, "user_id": q.UserID, "anonymous_id": q.AnonymousID} {
 		if v != "" {
 			add(col+" = ?", v)

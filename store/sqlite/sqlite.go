@@ -18,15 +18,21 @@ import (
 	"sync/atomic"
 
 	"github.com/kithcdp/kith/store"
+	"github.com/kithcdp/kith/store/sqlstate"
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations/*.sql statemigrations/*.sql
 var migrations embed.FS
 
-// FileName is the database file inside the data directory.
-const FileName = "kith.db"
+// FileName is the database file of the log and the registry inside the
+// data directory; StateFileName holds the derived state (profiles), so that
+// ingest and folding each have their own writer.
+const (
+	FileName      = "kith.db"
+	StateFileName = "state.db"
+)
 
 // Store is the SQLite backend of store.Store. It is safe for concurrent use
 // within one process; other processes (kith import) may write to the same
@@ -36,17 +42,36 @@ type Store struct {
 	w       *sql.DB // one connection: the writer
 	r       *sql.DB // readers
 	commits atomic.Int64
+	*sqlstate.State
+	sw, sr *sql.DB // the state database's writer and readers
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Open creates dir if needed, opens dir/kith.db and applies pending
-// migrations.
+// Open creates dir if needed, opens dir/kith.db and dir/state.db and
+// applies pending migrations.
 func Open(ctx context.Context, dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("open sqlite store: create data directory: %w", err)
 	}
-	path := filepath.Join(dir, FileName)
+	w, r, err := openDB(ctx, filepath.Join(dir, FileName), "migrations")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	sw, sr, err := openDB(ctx, filepath.Join(dir, StateFileName), "statemigrations")
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("open sqlite state: %w", err)
+	}
+	s := &Store{w: w, r: r, sw: sw, sr: sr, State: sqlstate.New(sw, sr, sqlstate.SQLite)}
+	s.State.OnCommit = func() { s.commits.Add(1) }
+	return s, nil
+}
+
+// openDB opens the database file at path with one writer connection and a
+// pool of read-only ones, and applies the migrations in migrationsDir.
+func openDB(ctx context.Context, path, migrationsDir string) (w, r *sql.DB, err error) {
 	pragmas := []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "secure_delete(ON)"}
 	dsn := func(extra ...string) string {
 		v := url.Values{}
@@ -56,27 +81,25 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 		v.Set("_txlock", "immediate")
 		return "file:" + path + "?" + v.Encode()
 	}
-	w, err := sql.Open("sqlite", dsn())
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite store: %w", err)
+	if w, err = sql.Open("sqlite", dsn()); err != nil {
+		return nil, nil, err
 	}
 	w.SetMaxOpenConns(1)
 	w.SetConnMaxIdleTime(0)
-	if err := migrate(ctx, w); err != nil {
+	if err := migrate(ctx, w, migrationsDir); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open sqlite store: %w", err)
+		return nil, nil, err
 	}
-	r, err := sql.Open("sqlite", dsn("query_only(1)"))
-	if err != nil {
+	if r, err = sql.Open("sqlite", dsn("query_only(1)")); err != nil {
 		w.Close()
-		return nil, fmt.Errorf("open sqlite store: %w", err)
+		return nil, nil, err
 	}
 	r.SetMaxOpenConns(4)
-	return &Store{w: w, r: r}, nil
+	return w, r, nil
 }
 
-func migrate(ctx context.Context, db *sql.DB) error {
-	dir, err := fs.Sub(migrations, "migrations")
+func migrate(ctx context.Context, db *sql.DB, migrationsDir string) error {
+	dir, err := fs.Sub(migrations, migrationsDir)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -93,7 +116,8 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // Close checkpoints the WAL and closes the database.
 func (s *Store) Close() error {
 	_, _ = s.w.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
-	return errors.Join(s.r.Close(), s.w.Close())
+	_, _ = s.sw.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
+	return errors.Join(s.r.Close(), s.w.Close(), s.sr.Close(), s.sw.Close())
 }
 
 // Ping reports whether the database answers.

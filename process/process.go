@@ -1,0 +1,344 @@
+// Package process folds each workspace's event log, in order and in
+// batches, into derived state: the identity graph, profiles, traits,
+// timelines and account links.
+//
+// One node at a time folds a workspace: it holds the workspace's lease
+// (store.State.AcquireLease). It keeps the workspace's identity graph in
+// memory, loaded from the state when it takes the lease, and commits each
+// batch in one transaction that also moves the cursor and checks the
+// lease's epoch. A crash anywhere therefore leaves the state of some
+// committed batch, from which folding resumes; a node that lost its lease
+// (paused, partitioned) cannot commit after another node took over, and
+// throws its in-memory graph away.
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/kithcdp/kith/identity"
+	"github.com/kithcdp/kith/store"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Store is what the processor needs from a backend.
+type Store interface {
+	store.Log
+	store.State
+}
+
+// Options configure a Processor.
+type Options struct {
+	Store Store
+	// Rules returns a workspace's identity rules.
+	Rules func(workspace string) (*identity.Compiled, error)
+	// TraitPriority returns a source's trait priority (higher wins over
+	// later timestamps); nil gives every source 0.
+	TraitPriority func(workspace, source string) int
+	// Owner names this node in leases; it must differ between nodes.
+	Owner string
+	// Batch is the number of events folded per commit (default 1000).
+	Batch int
+	// LeaseTTL is how long a lease lasts unless renewed (default 10s); a
+	// dead leader's workspaces are taken over after at most this long.
+	LeaseTTL time.Duration
+	// Poll is how often to look for new events when no wake-up arrives
+	// (default 250ms; other nodes' appends are only seen by polling).
+	Poll time.Duration
+	// Wake, if set, returns a channel closed after the next local append.
+	Wake    func() <-chan struct{}
+	Logger  *slog.Logger
+	Metrics prometheus.Registerer
+	Now     func() time.Time
+}
+
+// Processor folds the logs of workspaces into derived state.
+type Processor struct {
+	o Options
+	m *metrics
+}
+
+// New returns a Processor.
+func New(o Options) *Processor {
+	if o.Batch <= 0 {
+		o.Batch = 1000
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 10 * time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = 250 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Owner == "" {
+		o.Owner = "kith"
+	}
+	return &Processor{o: o, m: newMetrics(o.Metrics)}
+}
+
+// Run folds the given workspaces until ctx ends, one goroutine each.
+func (p *Processor) Run(ctx context.Context, workspaces []string) {
+	var wg sync.WaitGroup
+	for _, ws := range workspaces {
+		wg.Go(func() { p.runWorkspace(ctx, ws) })
+	}
+	wg.Wait()
+}
+
+// runWorkspace leads the workspace whenever it can get the lease.
+func (p *Processor) runWorkspace(ctx context.Context, ws string) {
+	for ctx.Err() == nil {
+		err := p.lead(ctx, ws)
+		p.m.leader.WithLabelValues(ws).Set(0)
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.Is(err, store.ErrLeaseHeld):
+			// Another node folds this workspace; try again when its lease
+			// could have expired.
+		default:
+			p.o.Logger.Warn("folding stopped; retrying", "workspace", ws, "err", err)
+		}
+		sleep(ctx, p.o.LeaseTTL/3)
+	}
+}
+
+// lead takes the workspace's lease and folds its log until ctx ends, the
+// lease is lost, or an error occurs.
+func (p *Processor) lead(ctx context.Context, ws string) error {
+	f, err := p.open(ctx, ws)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Hand over at once on shutdown rather than after the TTL.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = p.o.Store.ReleaseLease(rctx, f.lease)
+	}()
+	p.m.leader.WithLabelValues(ws).Set(1)
+	p.o.Logger.Info("folding workspace", "workspace", ws, "epoch", f.lease.Epoch, "position", f.lease.Position)
+	renewAt := p.o.Now().Add(p.o.LeaseTTL / 3)
+	for {
+		if !p.o.Now().Before(renewAt) {
+			l, err := p.o.Store.AcquireLease(ctx, ws, p.o.Owner, p.o.LeaseTTL)
+			if err != nil {
+				return fmt.Errorf("renew lease: %w", err)
+			}
+			if l.Epoch != f.lease.Epoch {
+				return fmt.Errorf("renew lease: epoch moved from %d to %d", f.lease.Epoch, l.Epoch)
+			}
+			f.lease = l
+			renewAt = p.o.Now().Add(p.o.LeaseTTL / 3)
+		}
+		var wake <-chan struct{}
+		if p.o.Wake != nil {
+			wake = p.o.Wake() // taken before reading, so no append is missed
+		}
+		n, err := f.step(ctx)
+		if err != nil {
+			return err
+		}
+		if n == p.o.Batch {
+			continue
+		}
+		t := time.NewTimer(min(p.o.Poll, time.Until(renewAt)))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-wake:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
+
+// folder folds one workspace under one lease.
+type folder struct {
+	p     *Processor
+	ws    string
+	lease store.Lease
+	pos   int64
+	g     *identity.Graph
+}
+
+// open takes the lease and loads the workspace's identity graph.
+func (p *Processor) open(ctx context.Context, ws string) (*folder, error) {
+	rules, err := p.o.Rules(ws)
+	if err != nil {
+		return nil, fmt.Errorf("identity rules of %s: %w", ws, err)
+	}
+	l, err := p.o.Store.AcquireLease(ctx, ws, p.o.Owner, p.o.LeaseTTL)
+	if err != nil {
+		return nil, err
+	}
+	g := identity.NewGraph(rules, max(l.NextProfileID, 1))
+	if err := p.o.Store.ScanIdentifiers(ctx, ws, func(h store.HeldIdentifier) error {
+		g.Load(h)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load identity graph of %s: %w", ws, err)
+	}
+	if err := p.o.Store.ScanMergeCounts(ctx, ws, func(id store.ProfileID, n int) error {
+		g.LoadMerges(id, n)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load identity graph of %s: %w", ws, err)
+	}
+	return &folder{p: p, ws: ws, lease: l, pos: l.Position, g: g}, nil
+}
+
+// step folds the next batch of events and commits it. It returns the
+// number of events folded. After an error the folder must not be used: its
+// graph may hold changes that were not committed.
+func (f *folder) step(ctx context.Context) (int, error) {
+	o := &f.p.o
+	events, err := f.read(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if len(events) == 0 {
+		f.p.m.lag.WithLabelValues(f.ws).Set(0)
+		return 0, nil
+	}
+	f.p.m.lag.WithLabelValues(f.ws).Set(o.Now().Sub(events[0].ReceivedAt).Seconds())
+	var prio func(string) int
+	if o.TraitPriority != nil {
+		prio = func(source string) int { return o.TraitPriority(f.ws, source) }
+	}
+	b := newBatch(f.ws, f.lease.Epoch, f.pos, prio)
+	for i := range events {
+		b.fold(f.g, &events[i])
+	}
+	c := b.finish(f.g.Next())
+	start := time.Now()
+	if err := o.Store.Commit(ctx, c); err != nil {
+		return 0, fmt.Errorf("commit folded events %d..%d of %s: %w", c.From+1, c.To, f.ws, err)
+	}
+	f.p.m.commit.Observe(time.Since(start).Seconds())
+	f.p.m.folded.WithLabelValues(f.ws).Add(float64(len(events)))
+	f.p.m.position.WithLabelValues(f.ws).Set(float64(c.To))
+	f.pos = c.To
+	return len(events), nil
+}
+
+// read returns up to Batch events after the cursor, in pages.
+func (f *folder) read(ctx context.Context) ([]store.Event, error) {
+	var events []store.Event
+	after := f.pos
+	for len(events) < f.p.o.Batch {
+		want := store.PageSize(f.p.o.Batch - len(events))
+		page, err := f.p.o.Store.Read(ctx, store.LogQuery{Workspace: f.ws, After: after, Limit: want})
+		if err != nil {
+			return nil, fmt.Errorf("read log of %s: %w", f.ws, err)
+		}
+		events = append(events, page...)
+		if len(page) < want {
+			break
+		}
+		after = page[len(page)-1].Position
+	}
+	return events, nil
+}
+
+// CatchUp folds a workspace up to the log's head as it is when called, then
+// releases the lease. It fails with store.ErrLeaseHeld if another owner
+// folds the workspace. progress, if set, is called after each batch.
+func (p *Processor) CatchUp(ctx context.Context, ws string, progress func(position, head int64)) error {
+	head, err := p.o.Store.Head(ctx, ws)
+	if err != nil {
+		return fmt.Errorf("read head of %s: %w", ws, err)
+	}
+	f, err := p.open(ctx, ws)
+	if err != nil {
+		return err
+	}
+	defer p.o.Store.ReleaseLease(context.WithoutCancel(ctx), f.lease)
+	for f.pos < head {
+		n, err := f.step(ctx)
+		if err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(f.pos, head)
+		}
+		if n == 0 {
+			break
+		}
+		l, err := p.o.Store.AcquireLease(ctx, ws, p.o.Owner, p.o.LeaseTTL)
+		if err != nil {
+			return fmt.Errorf("renew lease: %w", err)
+		}
+		f.lease = l
+	}
+	return nil
+}
+
+// Replay deletes a workspace's derived state and folds its whole log again
+// (after identity rules change, or to verify that state equals a replay).
+func (p *Processor) Replay(ctx context.Context, ws string, progress func(position, head int64)) error {
+	l, err := p.o.Store.AcquireLease(ctx, ws, p.o.Owner, p.o.LeaseTTL)
+	if err != nil {
+		return err
+	}
+	if err := p.o.Store.Reset(ctx, ws, l.Epoch); err != nil {
+		return fmt.Errorf("reset state of %s: %w", ws, err)
+	}
+	return p.CatchUp(ctx, ws, progress)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+type metrics struct {
+	lag      *prometheus.GaugeVec
+	position *prometheus.GaugeVec
+	leader   *prometheus.GaugeVec
+	folded   *prometheus.CounterVec
+	commit   prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kith_process_lag_seconds",
+			Help: "Age of the oldest event not yet folded into profiles (0 when caught up).",
+		}, []string{"workspace"}),
+		position: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kith_process_position",
+			Help: "Log position up to which the workspace is folded.",
+		}, []string{"workspace"}),
+		leader: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kith_process_leader",
+			Help: "1 while this node holds the workspace's lease and folds its log.",
+		}, []string{"workspace"}),
+		folded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kith_process_events_total",
+			Help: "Events folded into derived state.",
+		}, []string{"workspace"}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kith_process_commit_seconds",
+			Help:    "Time to commit one folded batch.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.lag, m.position, m.leader, m.folded, m.commit)
+	}
+	return m
+}

@@ -1,0 +1,121 @@
+-- +goose Up
+-- Derived state (see store/state.go): everything here is rebuilt by a replay
+-- of the log. Times are Unix nanoseconds.
+CREATE TABLE state_leases (
+    workspace    TEXT PRIMARY KEY,
+    owner        TEXT NOT NULL,
+    epoch        INTEGER NOT NULL,
+    position     INTEGER NOT NULL,
+    next_profile INTEGER NOT NULL,
+    until_ns     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE state_profiles (
+    workspace   TEXT NOT NULL,
+    id          INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    first_seen  INTEGER NOT NULL,
+    last_seen   INTEGER NOT NULL,
+    events      INTEGER NOT NULL,
+    merged_into INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (workspace, id)
+) WITHOUT ROWID;
+
+CREATE TABLE state_identifiers (
+    workspace TEXT NOT NULL,
+    type      TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    profile   INTEGER NOT NULL,
+    position  INTEGER NOT NULL,
+    added_at  INTEGER NOT NULL,
+    PRIMARY KEY (workspace, type, value)
+) WITHOUT ROWID;
+CREATE INDEX state_identifiers_profile ON state_identifiers (workspace, profile);
+
+CREATE TABLE state_traits (
+    workspace TEXT NOT NULL,
+    profile   INTEGER NOT NULL,
+    key       TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    ts        INTEGER NOT NULL,
+    source    TEXT NOT NULL,
+    priority  INTEGER NOT NULL,
+    position  INTEGER NOT NULL,
+    PRIMARY KEY (workspace, profile, key)
+) WITHOUT ROWID;
+CREATE INDEX state_traits_value ON state_traits (workspace, key, value);
+
+CREATE TABLE state_trait_history (
+    id        INTEGER PRIMARY KEY,
+    workspace TEXT NOT NULL,
+    profile   INTEGER NOT NULL,
+    key       TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    ts        INTEGER NOT NULL,
+    source    TEXT NOT NULL,
+    priority  INTEGER NOT NULL,
+    position  INTEGER NOT NULL
+);
+CREATE INDEX state_trait_history_profile ON state_trait_history (workspace, profile, key, position);
+
+CREATE TABLE state_timeline (
+    workspace TEXT NOT NULL,
+    profile   INTEGER NOT NULL,
+    position  INTEGER NOT NULL,
+    PRIMARY KEY (workspace, profile, position)
+) WITHOUT ROWID;
+
+CREATE TABLE state_links (
+    workspace  TEXT NOT NULL,
+    user_id    INTEGER NOT NULL,
+    account_id INTEGER NOT NULL,
+    position   INTEGER NOT NULL,
+    at         INTEGER NOT NULL,
+    PRIMARY KEY (workspace, user_id, account_id)
+) WITHOUT ROWID;
+CREATE INDEX state_links_account ON state_links (workspace, account_id);
+
+CREATE TABLE state_merges (
+    id        INTEGER PRIMARY KEY,
+    workspace TEXT NOT NULL,
+    into_id   INTEGER NOT NULL,
+    from_id   INTEGER NOT NULL,
+    via_type  TEXT NOT NULL,
+    via_value TEXT NOT NULL,
+    position  INTEGER NOT NULL,
+    at        INTEGER NOT NULL
+);
+CREATE INDEX state_merges_into ON state_merges (workspace, into_id);
+
+CREATE TABLE state_decisions (
+    id        INTEGER PRIMARY KEY,
+    workspace TEXT NOT NULL,
+    position  INTEGER NOT NULL,
+    profile   INTEGER NOT NULL,
+    type      TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    code      TEXT NOT NULL,
+    reason    TEXT NOT NULL,
+    at        INTEGER NOT NULL
+);
+CREATE INDEX state_decisions_position ON state_decisions (workspace, position);
+
+CREATE TABLE state_search (
+    workspace TEXT NOT NULL,
+    term      TEXT NOT NULL,
+    profile   INTEGER NOT NULL,
+    PRIMARY KEY (workspace, term, profile)
+) WITHOUT ROWID;
+CREATE INDEX state_search_profile ON state_search (workspace, profile);
+
+-- +goose Down
+DROP TABLE state_search;
+DROP TABLE state_decisions;
+DROP TABLE state_merges;
+DROP TABLE state_links;
+DROP TABLE state_timeline;
+DROP TABLE state_trait_history;
+DROP TABLE state_traits;
+DROP TABLE state_identifiers;
+DROP TABLE state_profiles;
+DROP TABLE state_leases;

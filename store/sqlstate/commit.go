@@ -1,0 +1,274 @@
+package sqlstate
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+
+	"github.com/kithcdp/kith/store"
+)
+
+// maxRows bounds the rows of one multi-row INSERT (SQLite allows 32,766
+// parameters per statement, PostgreSQL 65,535).
+const maxRows = 500
+
+// insert runs head VALUES (…),(…) tail for args holding cols values per
+// row, in chunks.
+func (s *State) insert(ctx context.Context, tx *sql.Tx, head string, cols int, tail string, args []any) error {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	for len(args) > 0 {
+		n := min(len(args)/cols, maxRows)
+		var b strings.Builder
+		b.WriteString(head)
+		b.WriteString(" VALUES ")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString(row)
+		}
+		b.WriteString(" ")
+		b.WriteString(tail)
+		if _, err := s.exec(ctx, tx, b.String(), args[:n*cols]...); err != nil {
+			return err
+		}
+		args = args[n*cols:]
+	}
+	return nil
+}
+
+// traitWins is the condition under which a new trait value (excluded)
+// replaces the held one: higher priority, then later timestamp, then later
+// position. It makes trait commits commutative.
+const traitWins = `(excluded.priority, excluded.ts, excluded.position) > (state_traits.priority, state_traits.ts, state_traits.position)`
+
+const traitUpsert = `ON CONFLICT (workspace, profile, key) DO UPDATE SET value = excluded.value, ts = excluded.ts,
+	source = excluded.source, priority = excluded.priority, position = excluded.position WHERE ` + traitWins
+
+// searchKeys are the traits whose words the free-text search finds.
+var searchKeys = map[string]bool{"name": true, "first_name": true, "last_name": true, "firstName": true,
+	"lastName": true, "email": true, "company": true, "username": true}
+
+// Commit applies one folded batch and moves the cursor (see store.State).
+func (s *State) Commit(ctx context.Context, c *store.Changes) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE state_leases SET position = ?, next_profile = ?
+			WHERE workspace = ? AND epoch = ? AND position = ?`, c.To, int64(c.NextProfileID), c.Workspace, c.Epoch, c.From)
+		if err != nil {
+			return fmt.Errorf("commit state: move cursor: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return store.ErrLeaseLost
+		}
+		for _, m := range c.Merges {
+			if err := s.merge(ctx, tx, c.Workspace, m); err != nil {
+				return fmt.Errorf("commit state: merge %d into %d: %w", m.From, m.Into, err)
+			}
+		}
+		for _, id := range c.Removed {
+			if _, err := s.exec(ctx, tx, `DELETE FROM state_identifiers WHERE workspace = ? AND type = ? AND value = ?`,
+				c.Workspace, id.Type, id.Value); err != nil {
+				return fmt.Errorf("commit state: remove identifier: %w", err)
+			}
+		}
+		for _, step := range []struct {
+			what string
+			fn   func(context.Context, *sql.Tx, *store.Changes) error
+		}{
+			{"identifiers", s.identifiers}, {"profiles", s.profiles}, {"traits", s.traits},
+			{"timeline", s.timeline}, {"links", s.links}, {"decisions", s.decisions},
+		} {
+			if err := step.fn(ctx, tx, c); err != nil {
+				return fmt.Errorf("commit state: %s: %w", step.what, err)
+			}
+		}
+		return nil
+	})
+}
+
+// merge moves everything profile m.From holds to m.Into.
+func (s *State) merge(ctx context.Context, tx *sql.Tx, ws string, m store.Merge) error {
+	into, from := int64(m.Into), int64(m.From)
+	steps := []struct {
+		query string
+		args  []any
+	}{
+		{`UPDATE state_identifiers SET profile = ? WHERE workspace = ? AND profile = ?`, []any{into, ws, from}},
+		{`INSERT INTO state_traits (workspace, profile, key, value, ts, source, priority, position)
+			SELECT workspace, ?, key, value, ts, source, priority, position FROM state_traits WHERE workspace = ? AND profile = ? ` + traitUpsert,
+			[]any{into, ws, from}},
+		{`DELETE FROM state_traits WHERE workspace = ? AND profile = ?`, []any{ws, from}},
+		{`UPDATE state_trait_history SET profile = ? WHERE workspace = ? AND profile = ?`, []any{into, ws, from}},
+		{`UPDATE state_timeline SET profile = ? WHERE workspace = ? AND profile = ?`, []any{into, ws, from}},
+		{`INSERT INTO state_links (workspace, user_id, account_id, position, at)
+			SELECT workspace, ?, account_id, position, at FROM state_links WHERE workspace = ? AND user_id = ?
+			ON CONFLICT (workspace, user_id, account_id) DO NOTHING`, []any{into, ws, from}},
+		{`DELETE FROM state_links WHERE workspace = ? AND user_id = ?`, []any{ws, from}},
+		{`INSERT INTO state_search (workspace, term, profile)
+			SELECT workspace, term, ? FROM state_search WHERE workspace = ? AND profile = ?
+			ON CONFLICT (workspace, term, profile) DO NOTHING`, []any{into, ws, from}},
+		{`DELETE FROM state_search WHERE workspace = ? AND profile = ?`, []any{ws, from}},
+		{`INSERT INTO state_profiles (workspace, id, kind, first_seen, last_seen, events, merged_into)
+			SELECT workspace, ?, kind, first_seen, last_seen, events, 0 FROM state_profiles WHERE workspace = ? AND id = ?
+			ON CONFLICT (workspace, id) DO UPDATE SET first_seen = {least}(state_profiles.first_seen, excluded.first_seen),
+			last_seen = {greatest}(state_profiles.last_seen, excluded.last_seen), events = state_profiles.events + excluded.events`,
+			[]any{into, ws, from}},
+		{`INSERT INTO state_profiles (workspace, id, kind, first_seen, last_seen, events, merged_into)
+			VALUES (?, ?, ?, 0, 0, 0, ?) ON CONFLICT (workspace, id) DO UPDATE SET merged_into = excluded.merged_into, events = 0`,
+			[]any{ws, from, store.KindUser, into}},
+		{`UPDATE state_profiles SET merged_into = ? WHERE workspace = ? AND merged_into = ?`, []any{into, ws, from}},
+		{`UPDATE state_merges SET into_id = ? WHERE workspace = ? AND into_id = ?`, []any{into, ws, from}},
+		{`INSERT INTO state_merges (workspace, into_id, from_id, via_type, via_value, position, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			[]any{ws, into, from, m.Via.Type, m.Via.Value, m.Position, nanos(m.At)}},
+	}
+	for _, st := range steps {
+		if _, err := s.exec(ctx, tx, st.query, st.args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *State) identifiers(ctx context.Context, tx *sql.Tx, c *store.Changes) error {
+	// The last change of an identifier wins; one statement may not touch
+	// a row twice.
+	last := map[store.Identifier]int{}
+	for i, h := range c.Identifiers {
+		last[h.Identifier] = i
+	}
+	args := make([]any, 0, 6*len(last))
+	for i, h := range c.Identifiers {
+		if last[h.Identifier] == i {
+			args = append(args, c.Workspace, h.Type, h.Value, int64(h.Profile), h.Position, nanos(h.AddedAt))
+		}
+	}
+	return s.insert(ctx, tx, `INSERT INTO state_identifiers (workspace, type, value, profile, position, added_at)`, 6,
+		`ON CONFLICT (workspace, type, value) DO UPDATE SET profile = excluded.profile, position = excluded.position, added_at = excluded.added_at`, args)
+}
+
+func (s *State) profiles(ctx context.Context, tx *sql.Tx, c *store.Changes) error {
+	byID := map[store.ProfileID]store.ProfileDelta{}
+	var order []store.ProfileID
+	for _, d := range c.Profiles {
+		prev, seen := byID[d.ID]
+		if !seen {
+			order = append(order, d.ID)
+			byID[d.ID] = d
+			continue
+		}
+		if d.FirstSeen.Before(prev.FirstSeen) {
+			prev.FirstSeen = d.FirstSeen
+		}
+		if d.LastSeen.After(prev.LastSeen) {
+			prev.LastSeen = d.LastSeen
+		}
+		prev.Events += d.Events
+		byID[d.ID] = prev
+	}
+	args := make([]any, 0, 6*len(order))
+	for _, id := range order {
+		d := byID[id]
+		args = append(args, c.Workspace, int64(d.ID), d.Kind, nanos(d.FirstSeen), nanos(d.LastSeen), d.Events)
+	}
+	return s.insert(ctx, tx, `INSERT INTO state_profiles (workspace, id, kind, first_seen, last_seen, events)`, 6,
+		`ON CONFLICT (workspace, id) DO UPDATE SET first_seen = {least}(state_profiles.first_seen, excluded.first_seen),
+		last_seen = {greatest}(state_profiles.last_seen, excluded.last_seen), events = state_profiles.events + excluded.events`, args)
+}
+
+func (s *State) traits(ctx context.Context, tx *sql.Tx, c *store.Changes) error {
+	type key struct {
+		p store.ProfileID
+		k string
+	}
+	wins := func(a, b store.TraitValue) bool {
+		if a.Priority != b.Priority {
+			return a.Priority > b.Priority
+		}
+		if !a.Timestamp.Equal(b.Timestamp) {
+			return a.Timestamp.After(b.Timestamp)
+		}
+		return a.Position > b.Position
+	}
+	best := map[key]int{}
+	history := make([]any, 0, 8*len(c.Traits))
+	var search []any
+	terms := map[string]bool{}
+	for i, t := range c.Traits {
+		k := key{t.Profile, t.Key}
+		if j, ok := best[k]; !ok || wins(t, c.Traits[j]) {
+			best[k] = i
+		}
+		history = append(history, c.Workspace, int64(t.Profile), t.Key, string(compactJSON(t.Value)), nanos(t.Timestamp), t.Source, t.Priority, t.Position)
+		if !searchKeys[t.Key] {
+			continue
+		}
+		if v, ok := textValue(t.Value); ok {
+			for _, term := range searchTerms(v) {
+				tk := fmt.Sprint(t.Profile, "\x00", term)
+				if !terms[tk] {
+					terms[tk] = true
+					search = append(search, c.Workspace, term, int64(t.Profile))
+				}
+			}
+		}
+	}
+	current := make([]any, 0, 8*len(best))
+	for i, t := range c.Traits {
+		if best[key{t.Profile, t.Key}] == i {
+			current = append(current, c.Workspace, int64(t.Profile), t.Key, string(compactJSON(t.Value)), nanos(t.Timestamp), t.Source, t.Priority, t.Position)
+		}
+	}
+	const cols = `(workspace, profile, key, value, ts, source, priority, position)`
+	if err := s.insert(ctx, tx, `INSERT INTO state_traits `+cols, 8, traitUpsert, current); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, tx, `INSERT INTO state_trait_history `+cols, 8, "", history); err != nil {
+		return err
+	}
+	return s.insert(ctx, tx, `INSERT INTO state_search (workspace, term, profile)`, 3,
+		`ON CONFLICT (workspace, term, profile) DO NOTHING`, search)
+}
+
+// searchTerms are the lower-cased text and its words (an email's local
+// part and domain count as words), each at most 200 bytes.
+func searchTerms(v string) []string {
+	terms := []string{v}
+	for _, w := range strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == '@' || r == '\t' || r == ',' }) {
+		if w != v {
+			terms = append(terms, w)
+		}
+	}
+	for i, t := range terms {
+		if len(t) > 200 {
+			terms[i] = t[:200]
+		}
+	}
+	return terms
+}
+
+func (s *State) timeline(ctx context.Context, tx *sql.Tx, c *store.Changes) error {
+	args := make([]any, 0, 3*len(c.Timeline))
+	for _, e := range c.Timeline {
+		args = append(args, c.Workspace, int64(e.Profile), e.Position)
+	}
+	return s.insert(ctx, tx, `INSERT INTO state_timeline (workspace, profile, position)`, 3,
+		`ON CONFLICT (workspace, profile, position) DO NOTHING`, args)
+}
+
+func (s *State) links(ctx context.Context, tx *sql.Tx, c *store.Changes) error {
+	args := make([]any, 0, 5*len(c.Links))
+	for _, l := range c.Links {
+		args = append(args, c.Workspace, int64(l.User), int64(l.Account), l.Position, nanos(l.At))
+	}
+	return s.insert(ctx, tx, `INSERT INTO state_links (workspace, user_id, account_id, position, at)`, 5,
+		`ON CONFLICT (workspace, user_id, account_id) DO NOTHING`, args)
+}
+
+func (s *State) decisions(ctx context.Context, tx *sql.Tx, c *store.Changes) error {
+	args := make([]any, 0, 8*len(c.Decisions))
+	for _, d := range c.Decisions {
+		args = append(args, c.Workspace, d.Position, int64(d.Profile), d.Identifier.Type, d.Identifier.Value, d.Code, d.Reason, nanos(d.At))
+	}
+	return s.insert(ctx, tx, `INSERT INTO state_decisions (workspace, position, profile, type, value, code, reason, at)`, 8, "", args)
+}

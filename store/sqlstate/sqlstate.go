@@ -1,0 +1,241 @@
+// Package sqlstate implements store.State — the derived state the processor
+// folds the log into — once, over database/sql, for both backends. The SQL
+// is written for SQLite and PostgreSQL alike (upserts with ON CONFLICT,
+// row-value comparisons, RETURNING); a Dialect covers what differs. Each
+// backend owns its schema migrations (see store/sqlite and store/postgres)
+// and passes its connections to New.
+package sqlstate
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kithcdp/kith/store"
+)
+
+// Dialect is what differs between the SQL of the backends.
+type Dialect struct {
+	// Numbered placeholders ($1, $2, …) instead of "?".
+	Numbered bool
+	// Least and Greatest are the two-argument scalar min and max functions.
+	Least, Greatest string
+}
+
+// Dialects of the two backends.
+var (
+	SQLite   = Dialect{Least: "min", Greatest: "max"}
+	Postgres = Dialect{Numbered: true, Least: "LEAST", Greatest: "GREATEST"}
+)
+
+// State implements store.State on a database that has the state schema.
+type State struct {
+	w, r *sql.DB // writer and readers (may be the same pool)
+	d    Dialect
+	now  func() time.Time
+	// OnCommit, if set, is called after each committed write transaction.
+	OnCommit func()
+}
+
+var _ store.State = (*State)(nil)
+
+// New returns a State writing through w and reading through r.
+func New(w, r *sql.DB, d Dialect) *State {
+	return &State{w: w, r: r, d: d, now: time.Now}
+}
+
+// q rewrites a query written with "?" placeholders and {least}/{greatest}
+// for the dialect.
+func (s *State) q(query string) string {
+	query = strings.NewReplacer("{least}", s.d.Least, "{greatest}", s.d.Greatest).Replace(query)
+	if !s.d.Numbered {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+func (s *State) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	return tx.ExecContext(ctx, s.q(query), args...)
+}
+
+func (s *State) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	if s.OnCommit != nil {
+		s.OnCommit()
+	}
+	return nil
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// AcquireLease takes or renews a workspace's lease (see store.State).
+func (s *State) AcquireLease(ctx context.Context, workspace, owner string, ttl time.Duration) (store.Lease, error) {
+	now := s.now()
+	until := now.Add(ttl)
+	l := store.Lease{Workspace: workspace, Owner: owner, Until: until}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := s.exec(ctx, tx, `INSERT INTO state_leases (workspace, owner, epoch, position, next_profile, until_ns)
+			VALUES (?, '', 0, 0, 1, 0) ON CONFLICT (workspace) DO NOTHING`, workspace); err != nil {
+			return fmt.Errorf("acquire lease: %w", err)
+		}
+		row := tx.QueryRowContext(ctx, s.q(`UPDATE state_leases
+			SET epoch = CASE WHEN owner = ? THEN epoch ELSE epoch + 1 END, owner = ?, until_ns = ?
+			WHERE workspace = ? AND (owner = ? OR until_ns < ?)
+			RETURNING epoch, position, next_profile`), owner, owner, until.UnixNano(), workspace, owner, now.UnixNano())
+		var next int64
+		if err := row.Scan(&l.Epoch, &l.Position, &next); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return store.ErrLeaseHeld
+			}
+			return fmt.Errorf("acquire lease: %w", err)
+		}
+		l.NextProfileID = store.ProfileID(next)
+		return nil
+	})
+	return l, err
+}
+
+// ReleaseLease lets another owner take the lease at once.
+func (s *State) ReleaseLease(ctx context.Context, l store.Lease) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := s.exec(ctx, tx, `UPDATE state_leases SET until_ns = 0 WHERE workspace = ? AND owner = ? AND epoch = ?`,
+			l.Workspace, l.Owner, l.Epoch)
+		return err
+	})
+}
+
+// Cursors returns each workspace's folded position.
+func (s *State) Cursors(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT workspace, position FROM state_leases`)
+	if err != nil {
+		return nil, fmt.Errorf("read cursors: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var ws string
+		var pos int64
+		if err := rows.Scan(&ws, &pos); err != nil {
+			return nil, fmt.Errorf("read cursors: %w", err)
+		}
+		out[ws] = pos
+	}
+	return out, rows.Err()
+}
+
+// stateTables are the tables holding a workspace's derived rows.
+var stateTables = []string{
+	"state_profiles", "state_identifiers", "state_traits", "state_trait_history", "state_timeline",
+	"state_links", "state_merges", "state_decisions", "state_search",
+}
+
+// Reset deletes a workspace's derived state and rewinds its cursor.
+func (s *State) Reset(ctx context.Context, workspace string, epoch int64) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := s.exec(ctx, tx, `UPDATE state_leases SET position = 0, next_profile = 1 WHERE workspace = ? AND epoch = ?`, workspace, epoch)
+		if err != nil {
+			return fmt.Errorf("reset state: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return store.ErrLeaseLost
+		}
+		for _, t := range stateTables {
+			if _, err := s.exec(ctx, tx, `DELETE FROM `+t+` WHERE workspace = ?`, workspace); err != nil {
+				return fmt.Errorf("reset state: %s: %w", t, err)
+			}
+		}
+		return nil
+	})
+}
+
+// ScanIdentifiers calls fn for each identifier held in the workspace.
+func (s *State) ScanIdentifiers(ctx context.Context, workspace string, fn func(store.HeldIdentifier) error) error {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT type, value, profile, position, added_at FROM state_identifiers WHERE workspace = ?`), workspace)
+	if err != nil {
+		return fmt.Errorf("scan identifiers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var h store.HeldIdentifier
+		var at int64
+		if err := rows.Scan(&h.Type, &h.Value, &h.Profile, &h.Position, &at); err != nil {
+			return fmt.Errorf("scan identifiers: %w", err)
+		}
+		h.AddedAt = fromNanos(at)
+		if err := fn(h); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// ScanMergeCounts calls fn with the number of merges into each profile.
+func (s *State) ScanMergeCounts(ctx context.Context, workspace string, fn func(store.ProfileID, int) error) error {
+	rows, err := s.r.QueryContext(ctx, s.q(`SELECT into_id, COUNT(*) FROM state_merges WHERE workspace = ? GROUP BY into_id`), workspace)
+	if err != nil {
+		return fmt.Errorf("scan merges: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var p store.ProfileID
+		var n int
+		if err := rows.Scan(&p, &n); err != nil {
+			return fmt.Errorf("scan merges: %w", err)
+		}
+		if err := fn(p, n); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// textValue returns a JSON value as the text the search index holds: a
+// string's contents, lower-cased; other values are not indexed.
+func textValue(v json.RawMessage) (string, bool) {
+	if len(v) == 0 || v[0] != '"' {
+		return "", false
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return strings.ToLower(strings.TrimSpace(s)), true
+}
