@@ -86,6 +86,9 @@ func (s *Server) routes() {
 	s.handle("POST /v1/workspaces/{workspace}/quarantine/{id}/replay", "quarantine", s.scoped("admin", s.handleQuarantineReplay))
 	s.handle("DELETE /v1/workspaces/{workspace}/quarantine/{id}", "quarantine", s.scoped("admin", s.handleQuarantineDelete))
 
+	// Profile API (Segment's paths) and profile search.
+	s.profileRoutes()
+
 	// Operations.
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

@@ -190,3 +190,19 @@ func (c *Compiled) isBlocked(v string) bool {
 	}
 	return false
 }
+
+// Normalize returns an identifier in the form the graph holds it (e.g. an
+// email trimmed and lower-cased, a phone number in E.164), or false if the
+// value cannot be an identifier of its type.
+func (c *Compiled) Normalize(id store.Identifier) (store.Identifier, bool) {
+	if id.Type == GroupID {
+		id.Value = strings.TrimSpace(id.Value)
+		return id, id.Value != ""
+	}
+	v, code, _ := c.normalize(id.Type, id.Value)
+	if code != "" {
+		return id, false
+	}
+	id.Value = v
+	return id, true
+}

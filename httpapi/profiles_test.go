@@ -1,0 +1,293 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/kithcdp/kith/identity"
+	"github.com/kithcdp/kith/process"
+	"github.com/segmentio/analytics-go/v3"
+)
+
+const readToken = "tok_read_1234567890"
+
+// fold folds a workspace's log into profiles, as kith serve does in the
+// background.
+func (b *bundle) fold(t *testing.T, ws string) {
+	t.Helper()
+	rules, err := identity.DefaultRules().Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := process.New(process.Options{Store: b.st, Owner: "test", Rules: func(string) (*identity.Compiled, error) { return rules, nil }})
+	if err := p.CatchUp(context.Background(), ws, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// profileGet reads a Profile API path with the token as the HTTP Basic
+// user name, as Segment's Profile API clients send it.
+func (b *bundle) profileGet(t *testing.T, path, token string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("GET", b.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.SetBasicAuth(token, "")
+	}
+	code, m, _ := do(t, req)
+	return code, m
+}
+
+const users = "/v1/spaces/acme/collections/users/profiles/"
+
+// str renders a JSON string field, "" when absent.
+func str(v any) string {
+	if v == nil {
+		return ""
+	}
+	return fmt.Sprint(v)
+}
+
+// TestProfileAPIWithSegmentClient: an anonymous visitor browses on two
+// devices with the official Segment Go client, identifies, and aliases
+// the second device; the Profile API answers one profile with all events,
+// identifiers and traits, whichever identifier it is asked by.
+func TestProfileAPIWithSegmentClient(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	client, err := analytics.NewWithConfig(webKey, analytics.Config{Endpoint: b.srv.URL, BatchSize: 2, Interval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := []analytics.Message{
+		analytics.Page{AnonymousId: "anon-7", Name: "Home"},
+		analytics.Page{AnonymousId: "anon-7", Name: "Pricing"},
+		analytics.Track{AnonymousId: "anon-7", Event: "Signup Started"},
+		analytics.Identify{AnonymousId: "anon-7", UserId: "u-7", Traits: analytics.NewTraits().SetEmail("Grace@Example.com").SetName("Grace Hopper")},
+		analytics.Page{AnonymousId: "anon-8", Name: "Docs"},
+		analytics.Alias{PreviousId: "anon-8", UserId: "u-7"},
+		analytics.Group{UserId: "u-7", GroupId: "navy", Traits: analytics.NewTraits().SetName("US Navy")},
+	}
+	for _, c := range calls {
+		if err := client.Enqueue(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := client.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b.fold(t, "acme")
+
+	code, m := b.profileGet(t, users+"user_id:u-7/traits", readToken)
+	traits, _ := m["traits"].(map[string]any)
+	if code != 200 || traits["email"] != "Grace@Example.com" || traits["name"] != "Grace Hopper" {
+		t.Fatalf("traits: %d %v", code, m)
+	}
+	code, m = b.profileGet(t, users+"user_id:u-7/external_ids?limit=200", readToken)
+	var ids []string
+	for _, x := range m["data"].([]any) {
+		e := x.(map[string]any)
+		ids = append(ids, fmt.Sprint(e["type"], ":", e["id"]))
+	}
+	slices.Sort(ids)
+	if want := []string{"anonymous_id:anon-7", "anonymous_id:anon-8", "email:grace@example.com", "user_id:u-7"}; code != 200 || !slices.Equal(ids, want) {
+		t.Fatalf("external_ids: %d %v, want %v", code, ids, want)
+	}
+	code, m = b.profileGet(t, users+"anonymous_id:anon-8/events?limit=200", readToken)
+	var kinds []string
+	last := float64(1 << 62)
+	for _, x := range m["data"].([]any) {
+		e := x.(map[string]any)
+		kinds = append(kinds, fmt.Sprint(e["type"], "/", str(e["event"]), str(e["name"])))
+		if pos := e["position"].(float64); pos >= last {
+			t.Errorf("events not newest first: position %v after %v", pos, last)
+		} else {
+			last = pos
+		}
+	}
+	slices.Sort(kinds)
+	// The client sends batches concurrently, so arrival order may differ
+	// from call order.
+	want := []string{"alias/", "group/", "identify/", "page/Docs", "page/Home", "page/Pricing", "track/Signup Started"}
+	if code != 200 || !slices.Equal(kinds, want) {
+		t.Fatalf("events: %d %v, want %v", code, kinds, want)
+	}
+	// Every identifier finds the same profile; emails are matched as the
+	// identity rules normalize them.
+	var kithIDs []any
+	for _, ref := range []string{"user_id:u-7", "anonymous_id:anon-7", "anonymous_id:anon-8", "email:" + url.PathEscape(" GRACE@example.com")} {
+		code, m := b.profileGet(t, users+ref+"/metadata", readToken)
+		if code != 200 {
+			t.Fatalf("metadata of %s: %d %v", ref, code, m)
+		}
+		md := m["metadata"].(map[string]any)
+		kithIDs = append(kithIDs, md["kith_id"])
+		if md["events"] != float64(len(calls)) {
+			t.Errorf("metadata of %s: %v events, want %d", ref, md["events"], len(calls))
+		}
+	}
+	if len(slices.Compact(slices.Clone(kithIDs))) != 1 {
+		t.Fatalf("identifiers resolve to different profiles: %v", kithIDs)
+	}
+	code, m = b.profileGet(t, users+"user_id:u-7/links", readToken)
+	links := m["data"].([]any)
+	if code != 200 || len(links) != 1 || links[0].(map[string]any)["to_collection"] != "accounts" {
+		t.Fatalf("links: %d %v", code, m)
+	}
+	code, m = b.profileGet(t, "/v1/spaces/acme/collections/accounts/profiles/group_id:navy/traits", readToken)
+	if code != 200 || m["traits"].(map[string]any)["name"] != "US Navy" {
+		t.Fatalf("account traits: %d %v", code, m)
+	}
+}
+
+func TestProfileAPIPagingAndSearch(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	var batch string
+	for i := range 25 {
+		if i > 0 {
+			batch += ","
+		}
+		batch += fmt.Sprintf(`{"type":"identify","userId":"p%d","traits":{"name":"Person %d","email":"p%d@example.com","tier":%d,"a%02d":true}}`, i, i, i, i%3, i)
+	}
+	for i := range 12 {
+		batch += fmt.Sprintf(`,{"type":"track","userId":"p0","event":"E%d"}`, i)
+	}
+	if code, m, _ := b.post(t, "/v1/batch", webKey, `{"batch":[`+batch+`]}`); code != 200 {
+		t.Fatalf("batch: %d %v", code, m)
+	}
+	b.fold(t, "acme")
+
+	// Traits page by key; events page by position, newest first.
+	var keys []string
+	next := ""
+	for page := 0; page < 10; page++ {
+		code, m := b.profileGet(t, users+"user_id:p0/traits?limit=2&next="+next, readToken)
+		if code != 200 {
+			t.Fatalf("traits page: %d %v", code, m)
+		}
+		for k := range m["traits"].(map[string]any) {
+			keys = append(keys, k)
+		}
+		c := m["cursor"].(map[string]any)
+		if c["has_more"] != true {
+			break
+		}
+		next = c["next"].(string)
+	}
+	slices.Sort(keys)
+	if !slices.Equal(keys, []string{"a00", "email", "name", "tier"}) {
+		t.Errorf("paged traits %v", keys)
+	}
+	if code, m := b.profileGet(t, users+"user_id:p0/traits?include=name,tier", readToken); code != 200 || len(m["traits"].(map[string]any)) != 2 {
+		t.Errorf("include: %d %v", code, m)
+	}
+	if code, m := b.profileGet(t, users+"user_id:p0/traits?verbose=true&include=name", readToken); code != 200 ||
+		m["traits"].(map[string]any)["name"].(map[string]any)["source"] != "web" {
+		t.Errorf("verbose: %d %v", code, m)
+	}
+	seen := 0
+	next = ""
+	for {
+		code, m := b.profileGet(t, users+"user_id:p0/events?limit=5&next="+next, readToken)
+		if code != 200 {
+			t.Fatalf("events page: %d %v", code, m)
+		}
+		seen += len(m["data"].([]any))
+		c := m["cursor"].(map[string]any)
+		if c["has_more"] != true {
+			break
+		}
+		next = c["next"].(string)
+	}
+	if seen != 13 {
+		t.Errorf("paged %d events, want 13", seen)
+	}
+	if code, m := b.profileGet(t, users+"user_id:p0/traits/name/history", readToken); code != 200 || len(m["data"].([]any)) != 1 {
+		t.Errorf("history: %d %v", code, m)
+	}
+
+	search := "/v1/spaces/acme/collections/users/search?"
+	for _, tt := range []struct {
+		query string
+		want  int
+	}{
+		{"identifier=email:P3@Example.com", 1},
+		{"trait=tier:1", 8},
+		{"trait=name:Person%204", 1},
+		{"trait_prefix=email:p1", 11},
+		{"q=person", 25},
+		{"q=p2", 6},
+		{"identifier=user_id:nobody", 0},
+	} {
+		total := 0
+		next := ""
+		for {
+			code, m := b.profileGet(t, search+tt.query+"&limit=4&next="+next, readToken)
+			if code != 200 {
+				t.Fatalf("%s: %d %v", tt.query, code, m)
+			}
+			total += len(m["data"].([]any))
+			c := m["cursor"].(map[string]any)
+			if c["has_more"] != true {
+				break
+			}
+			next = c["next"].(string)
+		}
+		if total != tt.want {
+			t.Errorf("search %s: %d profiles, want %d", tt.query, total, tt.want)
+		}
+	}
+}
+
+func TestProfileAPIBadRequests(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if code, m, _ := b.post(t, "/v1/identify", webKey, `{"userId":"u1","traits":{"name":"A"}}`); code != 200 {
+		t.Fatalf("identify: %d %v", code, m)
+	}
+	b.fold(t, "acme")
+	for _, tt := range []struct {
+		name, path, token string
+		code              int
+		errCode           string
+	}{
+		{"no token", users + "user_id:u1/traits", "", 401, "missing_token"},
+		{"wrong token", users + "user_id:u1/traits", "tok_nope_1234567890", 401, "invalid_token"},
+		{"wrong scope", users + "user_id:u1/traits", debugToken, 403, "forbidden"},
+		{"other workspace", "/v1/spaces/other/collections/users/profiles/user_id:u1/traits", readToken, 403, "forbidden"},
+		{"no type", users + "u1/traits", readToken, 400, "invalid_profile_id"},
+		{"empty value", users + "user_id:/traits", readToken, 400, "invalid_profile_id"},
+		{"bad kith id", users + "kith_id:x/traits", readToken, 400, "invalid_profile_id"},
+		{"unknown profile", users + "user_id:u2/traits", readToken, 404, "profile_not_found"},
+		{"unknown kith id", users + "kith_id:999/traits", readToken, 404, "profile_not_found"},
+		{"user as account", "/v1/spaces/acme/collections/accounts/profiles/user_id:u1/traits", readToken, 404, "profile_not_found"},
+		{"unknown collection", "/v1/spaces/acme/collections/people/profiles/user_id:u1/traits", readToken, 404, "unknown_collection"},
+		{"limit zero", users + "user_id:u1/traits?limit=0", readToken, 400, "invalid_limit"},
+		{"limit huge", users + "user_id:u1/events?limit=201", readToken, 400, "invalid_limit"},
+		{"limit text", users + "user_id:u1/events?limit=ten", readToken, 400, "invalid_limit"},
+		{"bad events cursor", users + "user_id:u1/events?next=abc", readToken, 400, "invalid_cursor"},
+		{"bad external_ids cursor", users + "user_id:u1/external_ids?next=zz:top", readToken, 400, "invalid_cursor"},
+		{"unknown section", users + "user_id:u1/friends", readToken, 404, "not_found"},
+		{"search without mode", "/v1/spaces/acme/collections/users/search", readToken, 400, "invalid_search"},
+		{"search two modes", "/v1/spaces/acme/collections/users/search?q=a&trait=name:A", readToken, 400, "invalid_search"},
+		{"search bad trait", "/v1/spaces/acme/collections/users/search?trait=name", readToken, 400, "invalid_search"},
+		{"search empty text", "/v1/spaces/acme/collections/users/search?q=%20", readToken, 400, "invalid_search"},
+		{"search bad cursor", "/v1/spaces/acme/collections/users/search?q=a&next=-1", readToken, 400, "invalid_cursor"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			code, m := b.profileGet(t, tt.path, tt.token)
+			if code != tt.code || errCode(m) != tt.errCode {
+				t.Errorf("got %d %v, want %d %s", code, m, tt.code, tt.errCode)
+			}
+		})
+	}
+}
