@@ -347,6 +347,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 			t.Fatal(err)
 		}
 	})
+
+	runState(t, open, ws)
 }
 
 func event(ws, messageID string) store.Event {
