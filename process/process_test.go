@@ -21,9 +21,9 @@ import (
 
 // backends opens each store the tests run against: SQLite always,
 // PostgreSQL when KITH_TEST_POSTGRES_URL is set.
-func backends(t *testing.T) map[string]func(t *testing.T) store.Store {
-	b := map[string]func(t *testing.T) store.Store{
-		"sqlite": func(t *testing.T) store.Store {
+func backends(t testing.TB) map[string]func(t testing.TB) store.Store {
+	b := map[string]func(t testing.TB) store.Store{
+		"sqlite": func(t testing.TB) store.Store {
 			st, err := sqlite.Open(context.Background(), t.TempDir())
 			if err != nil {
 				t.Fatal(err)
@@ -33,7 +33,7 @@ func backends(t *testing.T) map[string]func(t *testing.T) store.Store {
 		},
 	}
 	if os.Getenv(pgtest.EnvURL) != "" {
-		b["postgres"] = func(t *testing.T) store.Store {
+		b["postgres"] = func(t testing.TB) store.Store {
 			st, err := postgres.Open(context.Background(), pgtest.SchemaURL(t))
 			if err != nil {
 				t.Fatal(err)
@@ -59,7 +59,7 @@ func newProcessor(st store.Store, batch int) *process.Processor {
 }
 
 // appendEvents decodes Tracking API calls as one batch and appends them.
-func appendEvents(t *testing.T, st store.Store, ws string, rx time.Time, calls ...string) {
+func appendEvents(t testing.TB, st store.Store, ws string, rx time.Time, calls ...string) {
 	t.Helper()
 	body := `{"batch":[` + strings.Join(calls, ",") + `]}`
 	out, err := ingest.Decode(ingest.Input{Call: ingest.CallBatch, Body: []byte(body), ReceivedAt: rx, KeepTimes: true}, ingest.DefaultLimits())

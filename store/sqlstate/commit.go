@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kithcdp/kith/store"
@@ -61,10 +62,8 @@ func (s *State) Commit(ctx context.Context, c *store.Changes) error {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return store.ErrLeaseLost
 		}
-		for _, m := range c.Merges {
-			if err := s.merge(ctx, tx, c.Workspace, m); err != nil {
-				return fmt.Errorf("commit state: merge %d into %d: %w", m.From, m.Into, err)
-			}
+		if err := s.merge(ctx, tx, c.Workspace, c.Merges); err != nil {
+			return fmt.Errorf("commit state: merges: %w", err)
 		}
 		for _, id := range c.Removed {
 			if _, err := s.exec(ctx, tx, `DELETE FROM state_identifiers WHERE workspace = ? AND type = ? AND value = ?`,
@@ -87,47 +86,87 @@ func (s *State) Commit(ctx context.Context, c *store.Changes) error {
 	})
 }
 
-// merge moves everything profile m.From holds to m.Into.
-func (s *State) merge(ctx context.Context, tx *sql.Tx, ws string, m store.Merge) error {
-	into, from := int64(m.Into), int64(m.From)
-	steps := []struct {
-		query string
-		args  []any
-	}{
-		{`UPDATE state_identifiers SET profile = ? WHERE workspace = ? AND profile = ?`, []any{into, ws, from}},
+// merge moves everything each merged-away profile holds to the profile it
+// ends up in. The batch's merges are applied together, as set operations
+// over a mapping from each merged-away profile to its final one, in a
+// constant number of statements: everything a merge moves combines
+// commutatively (traits by their winner order, counts by sum, timelines and
+// links by union), so this equals applying the merges one by one.
+func (s *State) merge(ctx context.Context, tx *sql.Tx, ws string, merges []store.Merge) error {
+	if len(merges) == 0 {
+		return nil
+	}
+	final := map[store.ProfileID]store.ProfileID{}
+	for _, m := range merges {
+		final[m.From] = m.Into
+		for from, into := range final {
+			if into == m.From {
+				final[from] = m.Into
+			}
+		}
+	}
+	var values strings.Builder
+	args := make([]any, 0, 2*len(final))
+	for from, into := range final {
+		if values.Len() > 0 {
+			values.WriteString(", ")
+		}
+		values.WriteString("(CAST(? AS BIGINT), CAST(? AS BIGINT))")
+		args = append(args, int64(from), int64(into))
+	}
+	with := `WITH m (from_id, into_id) AS (VALUES ` + values.String() + `) `
+	moved := `(SELECT into_id FROM m WHERE m.from_id = %[1]s)`
+	froms := ` IN (SELECT from_id FROM m)`
+	steps := []struct{ query string }{
+		{`UPDATE state_identifiers SET profile = ` + fmt.Sprintf(moved, "state_identifiers.profile") + ` WHERE workspace = ? AND profile` + froms},
 		{`INSERT INTO state_traits (workspace, profile, key, value, ts, source, priority, position)
-			SELECT workspace, ?, key, value, ts, source, priority, position FROM state_traits WHERE workspace = ? AND profile = ? ` + traitUpsert,
-			[]any{into, ws, from}},
-		{`DELETE FROM state_traits WHERE workspace = ? AND profile = ?`, []any{ws, from}},
-		{`UPDATE state_trait_history SET profile = ? WHERE workspace = ? AND profile = ?`, []any{into, ws, from}},
-		{`UPDATE state_timeline SET profile = ? WHERE workspace = ? AND profile = ?`, []any{into, ws, from}},
+			SELECT workspace, into_id, key, value, ts, source, priority, position FROM (
+				SELECT t.*, m.into_id, ROW_NUMBER() OVER (PARTITION BY m.into_id, t.key ORDER BY t.priority DESC, t.ts DESC, t.position DESC) AS n
+				FROM state_traits t JOIN m ON t.profile = m.from_id WHERE t.workspace = ?) AS best
+			WHERE n = 1 ` + traitUpsert},
+		{`DELETE FROM state_traits WHERE workspace = ? AND profile` + froms},
+		{`UPDATE state_trait_history SET profile = ` + fmt.Sprintf(moved, "state_trait_history.profile") + ` WHERE workspace = ? AND profile` + froms},
+		{`UPDATE state_timeline SET profile = ` + fmt.Sprintf(moved, "state_timeline.profile") + ` WHERE workspace = ? AND profile` + froms},
 		{`INSERT INTO state_links (workspace, user_id, account_id, position, at)
-			SELECT workspace, ?, account_id, position, at FROM state_links WHERE workspace = ? AND user_id = ?
-			ON CONFLICT (workspace, user_id, account_id) DO NOTHING`, []any{into, ws, from}},
-		{`DELETE FROM state_links WHERE workspace = ? AND user_id = ?`, []any{ws, from}},
+			SELECT l.workspace, m.into_id, l.account_id, l.position, l.at FROM state_links l JOIN m ON l.user_id = m.from_id
+			WHERE l.workspace = ? ON CONFLICT (workspace, user_id, account_id) DO NOTHING`},
+		{`DELETE FROM state_links WHERE workspace = ? AND user_id` + froms},
 		{`INSERT INTO state_search (workspace, term, profile)
-			SELECT workspace, term, ? FROM state_search WHERE workspace = ? AND profile = ?
-			ON CONFLICT (workspace, term, profile) DO NOTHING`, []any{into, ws, from}},
-		{`DELETE FROM state_search WHERE workspace = ? AND profile = ?`, []any{ws, from}},
+			SELECT t.workspace, t.term, m.into_id FROM state_search t JOIN m ON t.profile = m.from_id
+			WHERE t.workspace = ? ON CONFLICT (workspace, term, profile) DO NOTHING`},
+		{`DELETE FROM state_search WHERE workspace = ? AND profile` + froms},
 		{`INSERT INTO state_profiles (workspace, id, kind, first_seen, last_seen, events, merged_into)
-			SELECT workspace, ?, kind, first_seen, last_seen, events, 0 FROM state_profiles WHERE workspace = ? AND id = ?
+			SELECT p.workspace, m.into_id, MIN(p.kind), MIN(p.first_seen), MAX(p.last_seen), SUM(p.events), 0
+			FROM state_profiles p JOIN m ON p.id = m.from_id WHERE p.workspace = ? GROUP BY p.workspace, m.into_id
 			ON CONFLICT (workspace, id) DO UPDATE SET first_seen = {least}(state_profiles.first_seen, excluded.first_seen),
-			last_seen = {greatest}(state_profiles.last_seen, excluded.last_seen), events = state_profiles.events + excluded.events`,
-			[]any{into, ws, from}},
-		{`INSERT INTO state_profiles (workspace, id, kind, first_seen, last_seen, events, merged_into)
-			VALUES (?, ?, ?, 0, 0, 0, ?) ON CONFLICT (workspace, id) DO UPDATE SET merged_into = excluded.merged_into, events = 0`,
-			[]any{ws, from, store.KindUser, into}},
-		{`UPDATE state_profiles SET merged_into = ? WHERE workspace = ? AND merged_into = ?`, []any{into, ws, from}},
-		{`UPDATE state_merges SET into_id = ? WHERE workspace = ? AND into_id = ?`, []any{into, ws, from}},
-		{`INSERT INTO state_merges (workspace, into_id, from_id, via_type, via_value, position, at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			[]any{ws, into, from, m.Via.Type, m.Via.Value, m.Position, nanos(m.At)}},
+			last_seen = {greatest}(state_profiles.last_seen, excluded.last_seen), events = state_profiles.events + excluded.events`},
+		{`UPDATE state_profiles SET merged_into = ` + fmt.Sprintf(moved, "state_profiles.merged_into") + ` WHERE workspace = ? AND merged_into` + froms},
+		{`UPDATE state_merges SET into_id = ` + fmt.Sprintf(moved, "state_merges.into_id") + ` WHERE workspace = ? AND into_id` + froms},
 	}
 	for _, st := range steps {
-		if _, err := s.exec(ctx, tx, st.query, st.args...); err != nil {
+		if _, err := s.exec(ctx, tx, with+st.query, append(slices.Clip(args), ws)...); err != nil {
 			return err
 		}
 	}
-	return nil
+	// Merged-away ids redirect to their final profile, also those created
+	// and merged within this batch.
+	stubs := make([]any, 0, 7*len(final))
+	for from, into := range final {
+		stubs = append(stubs, ws, int64(from), store.KindUser, 0, 0, 0, int64(into))
+	}
+	if err := s.insert(ctx, tx, `INSERT INTO state_profiles (workspace, id, kind, first_seen, last_seen, events, merged_into)`, 7,
+		`ON CONFLICT (workspace, id) DO UPDATE SET merged_into = excluded.merged_into, events = 0`, stubs); err != nil {
+		return err
+	}
+	rows := make([]any, 0, 7*len(merges))
+	for _, m := range merges {
+		into := m.Into
+		if f, ok := final[into]; ok {
+			into = f
+		}
+		rows = append(rows, ws, int64(into), int64(m.From), m.Via.Type, m.Via.Value, m.Position, nanos(m.At))
+	}
+	return s.insert(ctx, tx, `INSERT INTO state_merges (workspace, into_id, from_id, via_type, via_value, position, at)`, 7, "", rows)
 }
 
 func (s *State) identifiers(ctx context.Context, tx *sql.Tx, c *store.Changes) error {

@@ -20,6 +20,7 @@ CREATE TABLE state_profiles (
     merged_into BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (workspace, id)
 );
+CREATE INDEX state_profiles_merged ON state_profiles (workspace, merged_into);
 
 CREATE TABLE state_identifiers (
     workspace TEXT NOT NULL,
