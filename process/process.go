@@ -41,7 +41,8 @@ type Options struct {
 	TraitPriority func(workspace, source string) int
 	// Owner names this node in leases; it must differ between nodes.
 	Owner string
-	// Batch is the number of events folded per commit (default 1000).
+	// Batch is the most events folded per commit (default 5000): when
+	// folding is behind, bigger commits write each hot page once.
 	Batch int
 	// LeaseTTL is how long a lease lasts unless renewed (default 10s); a
 	// dead leader's workspaces are taken over after at most this long.
@@ -65,7 +66,7 @@ type Processor struct {
 // New returns a Processor.
 func New(o Options) *Processor {
 	if o.Batch <= 0 {
-		o.Batch = 1000
+		o.Batch = 5000
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 10 * time.Second

@@ -262,7 +262,7 @@ func (s *State) traits(ctx context.Context, tx *sql.Tx, c *store.Changes) error 
 	if err := s.insert(ctx, tx, `INSERT INTO state_traits `+cols, 8, traitUpsert, current); err != nil {
 		return err
 	}
-	if err := s.insert(ctx, tx, `INSERT INTO state_trait_history `+cols, 8, "", history); err != nil {
+	if err := s.insert(ctx, tx, `INSERT INTO state_trait_history `+cols, 8, `ON CONFLICT (workspace, profile, key, position) DO NOTHING`, history); err != nil {
 		return err
 	}
 	return s.insert(ctx, tx, `INSERT INTO state_search (workspace, term, profile)`, 3,

@@ -47,17 +47,16 @@ CREATE TABLE state_traits (
 CREATE INDEX state_traits_value ON state_traits (workspace, key, value);
 
 CREATE TABLE state_trait_history (
-    id        BIGSERIAL PRIMARY KEY,
     workspace TEXT NOT NULL,
     profile   BIGINT NOT NULL,
     key       TEXT NOT NULL,
+    position  BIGINT NOT NULL,
     value     TEXT NOT NULL,
     ts        BIGINT NOT NULL,
     source    TEXT NOT NULL,
     priority  BIGINT NOT NULL,
-    position  BIGINT NOT NULL
+    PRIMARY KEY (workspace, profile, key, position)
 );
-CREATE INDEX state_trait_history_profile ON state_trait_history (workspace, profile, key, position);
 
 CREATE TABLE state_timeline (
     workspace TEXT NOT NULL,

@@ -47,17 +47,16 @@ CREATE TABLE state_traits (
 CREATE INDEX state_traits_value ON state_traits (workspace, key, value);
 
 CREATE TABLE state_trait_history (
-    id        INTEGER PRIMARY KEY,
     workspace TEXT NOT NULL,
     profile   INTEGER NOT NULL,
     key       TEXT NOT NULL,
+    position  INTEGER NOT NULL,
     value     TEXT NOT NULL,
     ts        INTEGER NOT NULL,
     source    TEXT NOT NULL,
     priority  INTEGER NOT NULL,
-    position  INTEGER NOT NULL
-);
-CREATE INDEX state_trait_history_profile ON state_trait_history (workspace, profile, key, position);
+    PRIMARY KEY (workspace, profile, key, position)
+) WITHOUT ROWID;
 
 CREATE TABLE state_timeline (
     workspace TEXT NOT NULL,
