@@ -58,7 +58,10 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
-	sw, sr, err := openDB(ctx, filepath.Join(dir, StateFileName), "statemigrations")
+	// The state's writer gets a 32 MiB page cache (the default is 2 MiB):
+	// its indexes, keyed by identifier or profile, are written at random
+	// places, and a small cache turns each batch into thousands of reads.
+	sw, sr, err := openDB(ctx, filepath.Join(dir, StateFileName), "statemigrations", "cache_size(-32768)")
 	if err != nil {
 		w.Close()
 		r.Close()
@@ -70,8 +73,9 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 }
 
 // openDB opens the database file at path with one writer connection and a
-// pool of read-only ones, and applies the migrations in migrationsDir.
-func openDB(ctx context.Context, path, migrationsDir string) (w, r *sql.DB, err error) {
+// pool of read-only ones, and applies the migrations in migrationsDir;
+// writerPragmas apply to the writer only.
+func openDB(ctx context.Context, path, migrationsDir string, writerPragmas ...string) (w, r *sql.DB, err error) {
 	pragmas := []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "secure_delete(ON)"}
 	dsn := func(extra ...string) string {
 		v := url.Values{}
@@ -81,10 +85,7 @@ func openDB(ctx context.Context, path, migrationsDir string) (w, r *sql.DB, err 
 		v.Set("_txlock", "immediate")
 		return "file:" + path + "?" + v.Encode()
 	}
-	// The writer gets a 64 MiB page cache (the default is 2 MiB): indexes
-	// keyed by messageId, identifier or profile are written at random
-	// places, and a small cache turns each batch into thousands of reads.
-	if w, err = sql.Open("sqlite", dsn("cache_size(-65536)")); err != nil {
+	if w, err = sql.Open("sqlite", dsn(writerPragmas...)); err != nil {
 		return nil, nil, err
 	}
 	w.SetMaxOpenConns(1)
