@@ -3,9 +3,11 @@ package httpapi_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +20,7 @@ const readToken = "tok_read_1234567890"
 
 // fold folds a workspace's log into profiles, as kith serve does in the
 // background.
-func (b *bundle) fold(t *testing.T, ws string) {
+func (b *bundle) fold(t testing.TB, ws string) {
 	t.Helper()
 	rules, err := identity.DefaultRules().Compile()
 	if err != nil {
@@ -289,5 +291,43 @@ func TestProfileAPIBadRequests(t *testing.T) {
 				t.Errorf("got %d %v, want %d %s", code, m, tt.code, tt.errCode)
 			}
 		})
+	}
+}
+
+// BenchmarkProfileTraits reads a profile's traits over HTTP from a
+// workspace of 20,000 profiles.
+func BenchmarkProfileTraits(b *testing.B) {
+	bb := setup(b)
+	const n = 20000
+	for i := 0; i < n; i += 500 {
+		batch := ""
+		for j := i; j < i+500; j++ {
+			if j > i {
+				batch += ","
+			}
+			batch += fmt.Sprintf(`{"type":"identify","userId":"u%d","anonymousId":"a%d","traits":{"name":"Person %d","email":"p%d@example.com","plan":"pro"}}`, j, j, j, j)
+		}
+		req, _ := http.NewRequest("POST", bb.srv.URL+"/v1/batch", strings.NewReader(`{"batch":[`+batch+`]}`))
+		req.SetBasicAuth(webKey, "")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	bb.fold(b, "acme")
+	client := &http.Client{}
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("%s%suser_id:u%d/traits", bb.srv.URL, users, i%n), nil)
+		req.SetBasicAuth(readToken, "")
+		resp, err := client.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		i += 7919
 	}
 }
