@@ -42,8 +42,16 @@ func (s *Server) scoped(scope string, h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("this token lacks the %q scope on workspace %q", scope, ws))
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p.Name)))
 	}
+}
+
+type principalKey struct{}
+
+// principal returns the name of the token a scoped handler runs for.
+func principal(r *http.Request) (string, bool) {
+	name, ok := r.Context().Value(principalKey{}).(string)
+	return name, ok
 }
 
 // eventView is how the log API shows a stored event.

@@ -331,3 +331,52 @@ func BenchmarkProfileTraits(b *testing.B) {
 		i += 7919
 	}
 }
+
+func TestIdentityCorrections(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if code, m, _ := b.post(t, "/v1/batch", webKey, `{"batch":[
+		{"type":"identify","userId":"u1","traits":{"email":"shared@example.com"}},
+		{"type":"identify","anonymousId":"a2","traits":{"email":"shared@example.com"}}]}`); code != 200 {
+		t.Fatalf("batch: %d %v", code, m)
+	}
+	b.fold(t, "acme")
+	post := func(path, token, body string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", b.srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		code, m, _ := do(t, req)
+		return code, m
+	}
+	const block = "/v1/workspaces/acme/identity/block"
+	for _, tt := range []struct {
+		name, path, token, body string
+		code                    int
+		errCode                 string
+	}{
+		{"read token", block, readToken, `{"identifier":"email:shared@example.com"}`, 403, "forbidden"},
+		{"unknown action", "/v1/workspaces/acme/identity/merge", adminToken, `{"identifier":"email:x@y.z"}`, 404, "unknown_action"},
+		{"not json", block, adminToken, `email:x`, 400, "invalid_json"},
+		{"no type", block, adminToken, `{"identifier":"shared"}`, 400, "invalid_profile_id"},
+		{"kith id", block, adminToken, `{"identifier":"kith_id:1"}`, 400, "invalid_identifier"},
+		{"not an email", block, adminToken, `{"identifier":"email:nope"}`, 400, "invalid_identifier"},
+	} {
+		if code, m := post(tt.path, tt.token, tt.body); code != tt.code || errCode(m) != tt.errCode {
+			t.Errorf("%s: %d %v, want %d %s", tt.name, code, m, tt.code, tt.errCode)
+		}
+	}
+	head := b.head(t, "acme")
+	code, m := post(block, adminToken, `{"identifier":"email: Shared@Example.com "}`)
+	if code != 200 || m["identifier"] != "email:shared@example.com" || m["position"] != float64(head+1) {
+		t.Fatalf("block: %d %v", code, m)
+	}
+	b.fold(t, "acme")
+	_, m1 := b.profileGet(t, users+"user_id:u1/metadata", readToken)
+	_, m2 := b.profileGet(t, users+"anonymous_id:a2/metadata", readToken)
+	if m1["metadata"].(map[string]any)["kith_id"] == m2["metadata"].(map[string]any)["kith_id"] {
+		t.Fatal("blocking the shared email did not split the profile")
+	}
+	code, m = b.get(t, "/v1/workspaces/acme/identity/decisions", debugToken)
+	if code != 200 || len(m["data"].([]any)) == 0 || m["data"].([]any)[0].(map[string]any)["code"] != "admin_block" {
+		t.Fatalf("decisions: %d %v", code, m)
+	}
+}

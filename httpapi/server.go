@@ -88,6 +88,7 @@ func (s *Server) routes() {
 
 	// Profile API (Segment's paths) and profile search.
 	s.profileRoutes()
+	s.identityRoutes()
 
 	// Operations.
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,12 @@ type Graph struct {
 	merges map[store.ProfileID]int
 	types  map[string]string // interned identifier types
 	next   store.ProfileID
+	// blocked are identifiers an admin blocked (control events), ignored
+	// are identifiers left out while a profile is rebuilt, reuse are ids
+	// to allocate before new ones (a rebuilt profile keeps its id).
+	blocked map[store.Identifier]bool
+	ignored map[store.Identifier]bool
+	reuse   []store.ProfileID
 }
 
 // holding is an identifier a profile holds, with when it was added.
@@ -48,13 +54,46 @@ type Outcome struct {
 // NewGraph returns an empty graph that allocates profile ids from next on.
 func NewGraph(c *Compiled, next store.ProfileID) *Graph {
 	return &Graph{
-		c:      c,
-		owner:  map[store.Identifier]store.ProfileID{},
-		held:   map[store.ProfileID][]holding{},
-		merges: map[store.ProfileID]int{},
-		types:  map[string]string{},
-		next:   max(next, 1),
+		c:       c,
+		owner:   map[store.Identifier]store.ProfileID{},
+		held:    map[store.ProfileID][]holding{},
+		merges:  map[store.ProfileID]int{},
+		types:   map[string]string{},
+		next:    max(next, 1),
+		blocked: map[store.Identifier]bool{},
+		ignored: map[store.Identifier]bool{},
 	}
+}
+
+// Block makes the graph ignore an identifier from now on (an admin's
+// correction); Unblock lets it link again.
+func (g *Graph) Block(id store.Identifier)   { g.blocked[id] = true }
+func (g *Graph) Unblock(id store.Identifier) { delete(g.blocked, id) }
+
+// Blocked reports whether an admin blocked an identifier.
+func (g *Graph) Blocked(id store.Identifier) bool { return g.blocked[id] }
+
+// Dissolve removes a profile and everything it holds from the graph so
+// that its events can be resolved again (a rebuild after a correction).
+// While they are, the identifiers in ignore are left out, and the first
+// profile the rebuild creates gets the dissolved profile's id.
+func (g *Graph) Dissolve(p store.ProfileID, ignore []store.Identifier) {
+	for _, h := range g.held[p] {
+		delete(g.owner, h.id)
+	}
+	delete(g.held, p)
+	delete(g.merges, p)
+	clear(g.ignored)
+	for _, id := range ignore {
+		g.ignored[id] = true
+	}
+	g.reuse = append(g.reuse, p)
+}
+
+// EndRebuild ends a rebuild started by Dissolve.
+func (g *Graph) EndRebuild() {
+	clear(g.ignored)
+	g.reuse = g.reuse[:0]
 }
 
 // Load adds an identifier held by a profile, as stored.
@@ -125,6 +164,15 @@ func (g *Graph) Account(groupID string, ev *store.Event) (p store.ProfileID, cre
 func (g *Graph) Resolve(ev *store.Event) Outcome {
 	ids, decisions := g.c.Extract(ev)
 	out := Outcome{Decisions: decisions}
+	if len(g.blocked) > 0 || len(g.ignored) > 0 {
+		ids = slices.DeleteFunc(ids, func(id store.Identifier) bool {
+			if g.blocked[id] {
+				out.Decisions = append(out.Decisions, store.Decision{Position: ev.Position, Identifier: id,
+					Code: "blocked_by_admin", Reason: "an admin blocked this identifier", At: ev.ReceivedAt})
+			}
+			return g.blocked[id] || g.ignored[id]
+		})
+	}
 	if ev.Type == "alias" {
 		// previousId may be an earlier userId rather than an anonymousId.
 		for i, id := range ids {
@@ -266,6 +314,11 @@ func (g *Graph) has(id store.Identifier) bool {
 }
 
 func (g *Graph) alloc() store.ProfileID {
+	if len(g.reuse) > 0 {
+		p := g.reuse[0]
+		g.reuse = g.reuse[1:]
+		return p
+	}
 	p := g.next
 	g.next++
 	return p

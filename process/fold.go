@@ -17,6 +17,9 @@ type batch struct {
 	merged   map[store.ProfileID]store.ProfileID // from → into, for this batch's merges
 	profiles map[store.ProfileID]*store.ProfileDelta
 	priority func(source string) int
+	// rebuilding is set while a profile's past events are folded again:
+	// they touch their accounts already.
+	rebuilding bool
 }
 
 func newBatch(workspace string, epoch, from int64, priority func(string) int) *batch {
@@ -37,7 +40,7 @@ type eventFields struct {
 
 // fold applies one event to the graph and records what changed.
 func (b *batch) fold(g *identity.Graph, ev *store.Event) {
-	b.c.To = ev.Position
+	b.c.To = max(b.c.To, ev.Position)
 	out := g.Resolve(ev)
 	b.c.Merges = append(b.c.Merges, out.Merges...)
 	for _, m := range out.Merges {
@@ -68,8 +71,10 @@ func (b *batch) fold(g *identity.Graph, ev *store.Event) {
 	if created {
 		b.c.Identifiers = append(b.c.Identifiers, g.Holdings(acct)...)
 	}
-	b.touch(acct, store.KindAccount, ev)
-	b.traits(acct, f.Traits, ev)
+	if !b.rebuilding {
+		b.touch(acct, store.KindAccount, ev)
+		b.traits(acct, f.Traits, ev)
+	}
 	if out.Profile != 0 {
 		b.c.Links = append(b.c.Links, store.Link{User: out.Profile, Account: acct, Position: ev.Position, At: ev.ReceivedAt})
 	}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -183,6 +184,12 @@ func (p *Processor) open(ctx context.Context, ws string) (*folder, error) {
 		return nil, err
 	}
 	g := identity.NewGraph(rules, max(l.NextProfileID, 1))
+	if err := p.o.Store.ScanBlocked(ctx, ws, func(id store.Identifier) error {
+		g.Block(id)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load identity graph of %s: %w", ws, err)
+	}
 	if err := p.o.Store.ScanIdentifiers(ctx, ws, func(h store.HeldIdentifier) error {
 		g.Load(h)
 		return nil
@@ -216,8 +223,21 @@ func (f *folder) step(ctx context.Context) (int, error) {
 	if o.TraitPriority != nil {
 		prio = func(source string) int { return o.TraitPriority(f.ws, source) }
 	}
+	// A control event is folded in a batch of its own, after everything
+	// before it is committed: it may rebuild profiles from the state.
+	if i := slices.IndexFunc(events, func(e store.Event) bool { return e.Type == store.TypeIdentity }); i > 0 {
+		events = events[:i]
+	} else if i == 0 {
+		events = events[:1]
+	}
 	b := newBatch(f.ws, f.lease.Epoch, f.pos, prio)
 	for i := range events {
+		if events[i].Type == store.TypeIdentity {
+			if err := f.control(ctx, b, &events[i]); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		b.fold(f.g, &events[i])
 	}
 	c := b.finish(f.g.Next())

@@ -122,7 +122,9 @@ type Link struct {
 // to To, and only if the lease's epoch is still current and the cursor is
 // still at From.
 //
-// Commit applies Merges first, in order: each moves everything From holds
+// Commit first deletes everything the Rebuilt profiles hold (their events
+// are folded again in this batch, after an admin's correction). Then it
+// applies Merges, in order: each moves everything From holds
 // (identifiers, traits, history, timeline, links, counts) to Into and marks
 // From as merged into Into. Every other field refers to profiles by their
 // ids after the batch's merges.
@@ -132,6 +134,7 @@ type Changes struct {
 	From, To      int64
 	NextProfileID ProfileID
 
+	Rebuilt     []ProfileID
 	Merges      []Merge
 	Identifiers []HeldIdentifier // upserted: an identifier moves to the given profile
 	Removed     []Identifier     // identifiers no profile holds any more
@@ -140,6 +143,8 @@ type Changes struct {
 	Timeline    []TimelineEntry
 	Links       []Link
 	Decisions   []Decision
+	Block       []Identifier // identifiers an admin blocked
+	Unblock     []Identifier // identifiers an admin unblocked
 }
 
 // Profile is a profile's summary as the Profile API shows it.
@@ -197,6 +202,8 @@ type State interface {
 	// ScanIdentifiers calls fn for every identifier held in the workspace,
 	// in no particular order (to load the identity graph into memory).
 	ScanIdentifiers(ctx context.Context, workspace string, fn func(HeldIdentifier) error) error
+	// ScanBlocked calls fn for every identifier an admin blocked.
+	ScanBlocked(ctx context.Context, workspace string, fn func(Identifier) error) error
 	// ScanMergeCounts calls fn with the number of merges into each profile
 	// that has any (the identity graph's merge caps need them).
 	ScanMergeCounts(ctx context.Context, workspace string, fn func(ProfileID, int) error) error
@@ -227,6 +234,14 @@ type State interface {
 	// Search pages through profiles matching s.
 	Search(ctx context.Context, s ProfileSearch) ([]Profile, error)
 }
+
+// TypeIdentity is the type of the control events that correct the identity
+// graph. Their JSON is {"action": "block"|"unblock"|"remove", "identifier":
+// {"type", "value"}, "actor": token name}: block ignores the identifier from
+// then on and rebuilds the profile that held it; remove detaches it from its
+// profile, which is rebuilt without it, while later events may link it
+// again; unblock ends a block.
+const TypeIdentity = "kith.identity"
 
 // Errors of the State contract.
 var (

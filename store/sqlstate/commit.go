@@ -62,6 +62,9 @@ func (s *State) Commit(ctx context.Context, c *store.Changes) error {
 		if n, _ := res.RowsAffected(); n != 1 {
 			return store.ErrLeaseLost
 		}
+		if err := s.dissolve(ctx, tx, c.Workspace, c.Rebuilt); err != nil {
+			return fmt.Errorf("commit state: rebuilt profiles: %w", err)
+		}
 		if err := s.merge(ctx, tx, c.Workspace, c.Merges); err != nil {
 			return fmt.Errorf("commit state: merges: %w", err)
 		}
@@ -76,7 +79,7 @@ func (s *State) Commit(ctx context.Context, c *store.Changes) error {
 			fn   func(context.Context, *sql.Tx, *store.Changes) error
 		}{
 			{"identifiers", s.identifiers}, {"profiles", s.profiles}, {"traits", s.traits},
-			{"timeline", s.timeline}, {"links", s.links}, {"decisions", s.decisions},
+			{"timeline", s.timeline}, {"links", s.links}, {"decisions", s.decisions}, {"blocked", s.blocked},
 		} {
 			if err := step.fn(ctx, tx, c); err != nil {
 				return fmt.Errorf("commit state: %s: %w", step.what, err)
@@ -167,6 +170,40 @@ func (s *State) merge(ctx context.Context, tx *sql.Tx, ws string, merges []store
 		rows = append(rows, ws, int64(into), int64(m.From), m.Via.Type, m.Via.Value, m.Position, nanos(m.At))
 	}
 	return s.insert(ctx, tx, `INSERT INTO state_merges (workspace, into_id, from_id, via_type, via_value, position, at)`, 7, "", rows)
+}
+
+// dissolve deletes everything the given profiles hold.
+func (s *State) dissolve(ctx context.Context, tx *sql.Tx, ws string, ps []store.ProfileID) error {
+	for _, p := range ps {
+		for _, q := range []string{
+			`DELETE FROM state_identifiers WHERE workspace = ? AND profile = ?`,
+			`DELETE FROM state_traits WHERE workspace = ? AND profile = ?`,
+			`DELETE FROM state_trait_history WHERE workspace = ? AND profile = ?`,
+			`DELETE FROM state_timeline WHERE workspace = ? AND profile = ?`,
+			`DELETE FROM state_links WHERE workspace = ? AND user_id = ?`,
+			`DELETE FROM state_search WHERE workspace = ? AND profile = ?`,
+			`DELETE FROM state_merges WHERE workspace = ? AND into_id = ?`,
+			`DELETE FROM state_profiles WHERE workspace = ? AND id = ?`,
+		} {
+			if _, err := s.exec(ctx, tx, q, ws, int64(p)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *State) blocked(ctx context.Context, tx *sql.Tx, c *store.Changes) error {
+	for _, id := range c.Unblock {
+		if _, err := s.exec(ctx, tx, `DELETE FROM state_blocked WHERE workspace = ? AND type = ? AND value = ?`, c.Workspace, id.Type, id.Value); err != nil {
+			return err
+		}
+	}
+	args := make([]any, 0, 3*len(c.Block))
+	for _, id := range c.Block {
+		args = append(args, c.Workspace, id.Type, id.Value)
+	}
+	return s.insert(ctx, tx, `INSERT INTO state_blocked (workspace, type, value)`, 3, `ON CONFLICT (workspace, type, value) DO NOTHING`, args)
 }
 
 func (s *State) identifiers(ctx context.Context, tx *sql.Tx, c *store.Changes) error {

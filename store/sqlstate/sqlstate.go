@@ -164,7 +164,7 @@ func (s *State) Cursors(ctx context.Context) (map[string]int64, error) {
 // stateTables are the tables holding a workspace's derived rows.
 var stateTables = []string{
 	"state_profiles", "state_identifiers", "state_traits", "state_trait_history", "state_timeline",
-	"state_links", "state_merges", "state_decisions", "state_search",
+	"state_links", "state_merges", "state_decisions", "state_search", "state_blocked",
 }
 
 // Reset deletes a workspace's derived state and rewinds its cursor.
@@ -205,6 +205,17 @@ func (s *State) ScanIdentifiers(ctx context.Context, workspace string, fn func(s
 		}
 	}
 	return rows.Err()
+}
+
+// ScanBlocked calls fn for each identifier an admin blocked.
+func (s *State) ScanBlocked(ctx context.Context, workspace string, fn func(store.Identifier) error) error {
+	return s.query(ctx, "blocked identifiers", func(r *sql.Rows) error {
+		var id store.Identifier
+		if err := r.Scan(&id.Type, &id.Value); err != nil {
+			return err
+		}
+		return fn(id)
+	}, `SELECT type, value FROM state_blocked WHERE workspace = ?`, workspace)
 }
 
 // ScanMergeCounts calls fn with the number of merges into each profile.

@@ -108,7 +108,15 @@ CREATE TABLE state_search (
 );
 CREATE INDEX state_search_profile ON state_search (workspace, profile);
 
+CREATE TABLE state_blocked (
+    workspace TEXT NOT NULL,
+    type      TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    PRIMARY KEY (workspace, type, value)
+);
+
 -- +goose Down
+DROP TABLE state_blocked;
 DROP TABLE state_search;
 DROP TABLE state_decisions;
 DROP TABLE state_merges;

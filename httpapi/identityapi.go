@@ -1,0 +1,114 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/kithcdp/kith/process"
+	"github.com/kithcdp/kith/store"
+)
+
+// adminSource is the source recorded on control events written by the
+// admin API.
+const adminSource = "kith-admin"
+
+// identityRoutes registers the admin corrections of the identity graph:
+//
+//	POST /v1/workspaces/{workspace}/identity/{block|unblock|remove}  {"identifier": "type:value"}
+//	GET  /v1/workspaces/{workspace}/identity/decisions?next=
+//
+// A correction is written to the log as a control event (store.TypeIdentity)
+// so a replay applies it again at the same point; the processor then
+// rebuilds the affected profile from its events.
+func (s *Server) identityRoutes() {
+	s.handle("POST /v1/workspaces/{workspace}/identity/{action}", "identity_command", s.scoped("admin", s.handleIdentityCommand))
+	s.handle("GET /v1/workspaces/{workspace}/identity/decisions", "identity_decisions", s.scoped("debug", s.handleDecisions))
+}
+
+func (s *Server) handleIdentityCommand(w http.ResponseWriter, r *http.Request) {
+	ws, action := r.PathValue("workspace"), r.PathValue("action")
+	switch action {
+	case process.ActionBlock, process.ActionUnblock, process.ActionRemove:
+	default:
+		writeError(w, http.StatusNotFound, "unknown_action", "the identity actions are block, unblock and remove")
+		return
+	}
+	body, apiErr := s.readBody(r)
+	if apiErr != nil {
+		writeError(w, apiErr.Status, apiErr.Code, apiErr.Message)
+		return
+	}
+	var req struct {
+		Identifier string `json:"identifier"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_json", `the body must be {"identifier": "type:value"}`)
+		return
+	}
+	id, err := s.parseIdentifier(ws, req.Identifier)
+	if err != nil {
+		var bad *badRequest
+		if errors.As(err, &bad) {
+			writeError(w, http.StatusBadRequest, bad.code, bad.msg)
+		} else {
+			writeError(w, http.StatusBadRequest, "invalid_identifier", "the value cannot be an identifier of its type")
+		}
+		return
+	}
+	if id.Type == kithIDType {
+		writeError(w, http.StatusBadRequest, "invalid_identifier", "name an identifier the profile holds, not its kith_id")
+		return
+	}
+	p, _ := principal(r)
+	raw, _ := json.Marshal(process.IdentityCommand{Action: action, Identifier: id, Actor: p})
+	now := s.now().UTC()
+	ev := store.Event{Workspace: ws, Source: adminSource, MessageID: uuid.NewString(), Type: store.TypeIdentity,
+		Timestamp: now, ReceivedAt: now, Format: store.FormatVersion, Raw: raw}
+	res, err := s.gc.Append(r.Context(), &store.Batch{Events: []store.Event{ev}}, s.dedupWindow(ws))
+	if err != nil {
+		s.storeError(w, "write the correction", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"action": action, "identifier": id.String(), "position": res[0].Position})
+}
+
+type decisionView struct {
+	Position   int64     `json:"position"`
+	KithID     int64     `json:"kith_id,omitempty"`
+	Identifier string    `json:"identifier"`
+	Code       string    `json:"code"`
+	Reason     string    `json:"reason"`
+	At         time.Time `json:"at"`
+}
+
+// handleDecisions pages through the identity decisions, newest first: why
+// an identifier was not used (blocked, limits, caps) and admin corrections.
+func (s *Server) handleDecisions(w http.ResponseWriter, r *http.Request) {
+	before, ok := positionCursor(w, r.URL.Query().Get("next"))
+	if !ok {
+		return
+	}
+	limit, err := intParam(r.URL.Query().Get("limit"), 100, 1, 1000, "limit")
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_limit", err.Error())
+		return
+	}
+	ds, err := s.st.Decisions(r.Context(), r.PathValue("workspace"), before, limit)
+	if err != nil {
+		s.storeError(w, "read decisions", err)
+		return
+	}
+	data := make([]decisionView, len(ds))
+	for i, d := range ds {
+		data[i] = decisionView{Position: d.Position, KithID: int64(d.Profile), Identifier: d.Identifier.String(), Code: d.Code, Reason: d.Reason, At: d.At}
+	}
+	next := ""
+	if len(ds) == limit {
+		next = strconv.FormatInt(ds[len(ds)-1].Position, 10)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "next": next})
+}
