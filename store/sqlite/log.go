@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kithcdp/kith/store"
+	"github.com/kithcdp/kith/store/sqlstate"
 )
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
@@ -38,32 +39,25 @@ func (s *Store) Append(ctx context.Context, b *store.Batch, dedupWindow time.Dur
 
 type dedupKey struct{ workspace, messageID string }
 
+// seenID is a messageId already in the log: where, and when it arrived.
+type seenID struct{ position, receivedAt int64 }
+
+// maxIDs bounds the messageIds looked up by one statement.
+const maxIDs = 500
+
 // appendTx writes b inside tx. The head of each workspace is read inside the
 // write transaction, which SQLite serializes, so positions stay gap-free even
-// with another process writing.
+// with another process writing. Events and dedup entries are written with
+// multi-row statements; messageIds are looked up per workspace in chunks.
 func appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Duration) ([]store.Appended, error) {
 	res := make([]store.Appended, len(b.Events))
+	known, err := knownIDs(ctx, tx, b.Events, window)
+	if err != nil {
+		return nil, err
+	}
 	heads := map[string]int64{}
 	seen := map[dedupKey]int64{}
-	lookup, err := tx.PrepareContext(ctx, `SELECT position, received_at FROM dedup WHERE workspace = ? AND message_id = ?`)
-	if err != nil {
-		return nil, err
-	}
-	defer lookup.Close()
-	insDedup, err := tx.PrepareContext(ctx, `INSERT INTO dedup (workspace, message_id, position, received_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (workspace, message_id) DO UPDATE SET position = excluded.position, received_at = excluded.received_at`)
-	if err != nil {
-		return nil, err
-	}
-	defer insDedup.Close()
-	insEvent, err := tx.PrepareContext(ctx, `INSERT INTO events (workspace, position, source, message_id, type, name, user_id,
-		anonymous_id, timestamp, received_at, flags, format, ip, user_agent, origin, gpc, raw)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return nil, err
-	}
-	defer insEvent.Close()
-
+	var events, dedup []any
 	for i := range b.Events {
 		e := &b.Events[i]
 		key := dedupKey{e.Workspace, e.MessageID}
@@ -71,44 +65,41 @@ func appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Durat
 			e.Position, res[i] = pos, store.Appended{Position: pos, Duplicate: true}
 			continue
 		}
-		if window > 0 && e.MessageID != "" {
-			var pos, at int64
-			err := lookup.QueryRowContext(ctx, e.Workspace, e.MessageID).Scan(&pos, &at)
-			switch {
-			case err == nil && at >= micros(e.ReceivedAt.Add(-window)):
-				e.Position, res[i] = pos, store.Appended{Position: pos, Duplicate: true}
-				seen[key] = pos
-				continue
-			case err != nil && !errors.Is(err, sql.ErrNoRows):
-				return nil, fmt.Errorf("look up messageId: %w", err)
-			}
+		if k, ok := known[key]; ok && k.receivedAt >= micros(e.ReceivedAt.Add(-window)) {
+			e.Position, res[i] = k.position, store.Appended{Position: k.position, Duplicate: true}
+			seen[key] = k.position
+			continue
 		}
 		head, ok := heads[e.Workspace]
 		if !ok {
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM events WHERE workspace = ?`, e.Workspace).Scan(&head); err != nil {
+			err := tx.QueryRowContext(ctx, `SELECT position FROM log_heads WHERE workspace = ?`, e.Workspace).Scan(&head)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("read log head: %w", err)
 			}
-			// Deleted events (retention, erasure) must not free their
-			// positions: the dedup table remembers the highest one handed out.
-			var dmax int64
-			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) FROM dedup WHERE workspace = ?`, e.Workspace).Scan(&dmax); err != nil {
-				return nil, fmt.Errorf("read log head: %w", err)
-			}
-			head = max(head, dmax)
 		}
 		head++
 		heads[e.Workspace] = head
 		e.Position, res[i] = head, store.Appended{Position: head}
 		if e.MessageID != "" {
 			seen[key] = head
-			if _, err := insDedup.ExecContext(ctx, e.Workspace, e.MessageID, head, micros(e.ReceivedAt)); err != nil {
-				return nil, fmt.Errorf("remember messageId: %w", err)
-			}
+			dedup = append(dedup, e.Workspace, e.MessageID, head, micros(e.ReceivedAt))
 		}
-		if _, err := insEvent.ExecContext(ctx, e.Workspace, head, e.Source, e.MessageID, e.Type, e.Name, e.UserID,
+		events = append(events, e.Workspace, head, e.Source, e.MessageID, e.Type, e.Name, e.UserID,
 			e.AnonymousID, micros(e.Timestamp), micros(e.ReceivedAt), e.Flags, e.Format,
-			e.Signals.IP, e.Signals.UserAgent, e.Signals.Origin, boolInt(e.Signals.GPC), []byte(e.Raw)); err != nil {
-			return nil, fmt.Errorf("insert event: %w", err)
+			e.Signals.IP, e.Signals.UserAgent, e.Signals.Origin, boolInt(e.Signals.GPC), []byte(e.Raw))
+	}
+	if err := sqlstate.InsertRows(ctx, tx, sqlstate.SQLite, `INSERT INTO events (workspace, position, source, message_id, type, name, user_id,
+		anonymous_id, timestamp, received_at, flags, format, ip, user_agent, origin, gpc, raw)`, 17, "", events); err != nil {
+		return nil, fmt.Errorf("insert events: %w", err)
+	}
+	if err := sqlstate.InsertRows(ctx, tx, sqlstate.SQLite, `INSERT INTO dedup (workspace, message_id, position, received_at)`, 4,
+		`ON CONFLICT (workspace, message_id) DO UPDATE SET position = excluded.position, received_at = excluded.received_at`, dedup); err != nil {
+		return nil, fmt.Errorf("remember messageIds: %w", err)
+	}
+	for ws, head := range heads {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO log_heads (workspace, position) VALUES (?, ?)
+			ON CONFLICT (workspace) DO UPDATE SET position = excluded.position`, ws, head); err != nil {
+			return nil, fmt.Errorf("move log head: %w", err)
 		}
 	}
 	for _, q := range b.Quarantine {
@@ -120,6 +111,46 @@ func appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Durat
 		}
 	}
 	return res, nil
+}
+
+// knownIDs looks up the batch's messageIds in the dedup table, per
+// workspace, in chunks (none when window is not positive).
+func knownIDs(ctx context.Context, tx *sql.Tx, events []store.Event, window time.Duration) (map[dedupKey]seenID, error) {
+	known := map[dedupKey]seenID{}
+	if window <= 0 {
+		return known, nil
+	}
+	byWS := map[string][]any{}
+	for _, e := range events {
+		if e.MessageID != "" {
+			byWS[e.Workspace] = append(byWS[e.Workspace], e.MessageID)
+		}
+	}
+	for ws, ids := range byWS {
+		for len(ids) > 0 {
+			n := min(len(ids), maxIDs)
+			rows, err := tx.QueryContext(ctx, `SELECT message_id, position, received_at FROM dedup WHERE workspace = ? AND message_id IN (`+
+				strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+`)`, append([]any{ws}, ids[:n]...)...)
+			if err != nil {
+				return nil, fmt.Errorf("look up messageIds: %w", err)
+			}
+			for rows.Next() {
+				var id string
+				var k seenID
+				if err := rows.Scan(&id, &k.position, &k.receivedAt); err != nil {
+					rows.Close()
+					return nil, fmt.Errorf("look up messageIds: %w", err)
+				}
+				known[dedupKey{ws, id}] = k
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return nil, fmt.Errorf("look up messageIds: %w", err)
+			}
+			ids = ids[n:]
+		}
+	}
+	return known, nil
 }
 
 const eventColumns = `position, source, message_id, type, name, user_id, anonymous_id, timestamp, received_at,

@@ -14,24 +14,20 @@ import (
 // parameters per statement, PostgreSQL 65,535).
 const maxRows = 500
 
-// insert runs head VALUES (…),(…) tail for args holding cols values per
-// row, in chunks.
+// insert runs a multi-row INSERT (see InsertRows) in the State's dialect.
 func (s *State) insert(ctx context.Context, tx *sql.Tx, head string, cols int, tail string, args []any) error {
+	return InsertRows(ctx, tx, s.d, head, cols, tail, args)
+}
+
+// InsertRows runs head VALUES (…),(…) tail, written with "?" placeholders,
+// for args holding cols values per row, in chunks of at most maxRows rows.
+func InsertRows(ctx context.Context, tx *sql.Tx, d Dialect, head string, cols int, tail string, args []any) error {
 	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	s := &State{d: d}
 	for len(args) > 0 {
 		n := min(len(args)/cols, maxRows)
-		var b strings.Builder
-		b.WriteString(head)
-		b.WriteString(" VALUES ")
-		for i := range n {
-			if i > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString(row)
-		}
-		b.WriteString(" ")
-		b.WriteString(tail)
-		if _, err := s.exec(ctx, tx, b.String(), args[:n*cols]...); err != nil {
+		q := head + " VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + " " + tail
+		if _, err := tx.ExecContext(ctx, s.q(q), args[:n*cols]...); err != nil {
 			return err
 		}
 		args = args[n*cols:]
