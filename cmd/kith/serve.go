@@ -37,6 +37,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfgPath := fs.String("config", env("KITH_CONFIG", ""), "YAML config file declaring workspaces, sources and tokens (env KITH_CONFIG)")
 	publicURL := fs.String("public-url", env("KITH_PUBLIC_URL", ""), "base URL browsers use to reach Kith, e.g. https://kith.example.com (env KITH_PUBLIC_URL; default: the request's host)")
 	logFormat := fs.String("log-format", env("KITH_LOG_FORMAT", "text"), "log format: text or json (env KITH_LOG_FORMAT)")
+	fold := fs.Bool("fold", env("KITH_FOLD", "true") != "false", "fold the log into profiles on this node; false makes an ingest-only node, e.g. beside folding nodes on PostgreSQL (env KITH_FOLD=false)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -111,6 +112,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	folding := make(chan struct{})
 	go func() {
 		defer close(folding)
+		if !*fold {
+			logger.Info("not folding the log on this node (--fold=false)")
+			return
+		}
 		process.New(po).Run(foldCtx, workspaceSlugs(reg))
 	}()
 	defer func() { stopFolding(); <-folding }()
