@@ -52,10 +52,15 @@ type Options struct {
 	// (default 250ms; other nodes' appends are only seen by polling).
 	Poll time.Duration
 	// Wake, if set, returns a channel closed after the next local append.
-	Wake    func() <-chan struct{}
-	Logger  *slog.Logger
-	Metrics prometheus.Registerer
-	Now     func() time.Time
+	Wake func() <-chan struct{}
+	// Coalesce is how long to wait after a partial batch before folding
+	// again (default 100ms), so that light traffic is folded in a few
+	// commits a second rather than one per append: each commit is an fsync
+	// that would compete with the appends'.
+	Coalesce time.Duration
+	Logger   *slog.Logger
+	Metrics  prometheus.Registerer
+	Now      func() time.Time
 }
 
 // Processor folds the logs of workspaces into derived state.
@@ -74,6 +79,9 @@ func New(o Options) *Processor {
 	}
 	if o.Poll <= 0 {
 		o.Poll = 250 * time.Millisecond
+	}
+	if o.Coalesce <= 0 {
+		o.Coalesce = 100 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -151,6 +159,9 @@ func (p *Processor) lead(ctx context.Context, ws string) error {
 		}
 		if n == p.o.Batch {
 			continue
+		}
+		if n > 0 {
+			sleep(ctx, p.o.Coalesce)
 		}
 		t := time.NewTimer(min(p.o.Poll, time.Until(renewAt)))
 		select {
