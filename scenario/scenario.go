@@ -171,7 +171,7 @@ func (g *gen) group(i int) {
 		p := g.newPerson()
 		email := fmt.Sprintf("Person%d@Example.com", p) // the CRM writes it differently
 		g.emit(p, map[string]any{"type": "identify", "traits": map[string]any{"email": email, "plan": "gold"},
-			"context": map[string]any{"externalIds": []map[string]any{{"id": fmt.Sprint("crm-", p), "type": "crm_id", "collection": "users", "encoding": "none"}}},
+			"context":     map[string]any{"externalIds": []map[string]any{{"id": fmt.Sprint("crm-", p), "type": "crm_id", "collection": "users", "encoding": "none"}}},
 			"anonymousId": fmt.Sprint("crm-import-", p)})
 		anon := g.newAnon()
 		g.pages(p, anon, 2)
