@@ -258,7 +258,7 @@ const (
     tokens:
       - name: reader
         token: tok_durability_0123456789
-        scopes: [debug]
+        scopes: [debug, profiles:read]
 `
 )
 
@@ -650,6 +650,9 @@ func TestBadInvocation(t *testing.T) {
 		{"log format", []string{"serve", "--log-format", "xml"}, 2, "--log-format must be text or json", ""},
 		{"unknown flag", []string{"serve", "--nope"}, 2, "flag provided but not defined: -nope", ""},
 		{"stray argument", []string{"serve", "extra"}, 2, "takes no arguments", ""},
+		{"short lease", []string{"serve", "--lease-ttl", "10ms"}, 2, "--lease-ttl (env KITH_LEASE_TTL) must be a duration of at least 500ms", ""},
+		{"replay without workspace", []string{"replay"}, 2, "kith replay needs --workspace", ""},
+		{"replay unknown workspace", []string{"replay", "--workspace", "nope", "--data", filepath.Join(dir, "empty")}, 2, `no workspace "nope"`, ""},
 		{"unknown command", []string{"frobnicate"}, 2, `unknown command "frobnicate"`, ""},
 		{"unknown config key", []string{"serve", "--config", badConfig}, 1, "frobnicate", ""},
 		{"missing config file", []string{"serve", "--config", filepath.Join(dir, "absent.yaml")}, 1, "absent.yaml", ""},
@@ -686,4 +689,106 @@ func TestBadInvocation(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestLeaderTakeover runs two nodes on one PostgreSQL database under load
+// and SIGKILLs the one folding the log: the other takes the workspace over
+// within the lease TTL and folds every event.
+func TestLeaderTakeover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: starts and kills kith processes")
+	}
+	t.Parallel()
+	storeURL := postgresSchemaURL(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "kith.yaml")
+	if err := os.WriteFile(cfg, []byte(durableConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config", cfg, "--store", storeURL, "--lease-ttl", "2s"}
+	a := startKith(t, append(args, "--data", filepath.Join(dir, "a"))...)
+	waitMetric(t, a, `kith_process_leader{workspace="durable"} 1`)
+	b := startKith(t, append(args, "--data", filepath.Join(dir, "b"))...)
+	client := &http.Client{Timeout: 10 * time.Second}
+	send := func(p *kithProcess, n int) {
+		t.Helper()
+		for i := range n {
+			body := fmt.Sprintf(`{"batch":[{"type":"identify","userId":"u%d","traits":{"n":%d}},{"type":"track","userId":"u%d","event":"E"}]}`, i, i, i)
+			if status, resp, err := p.post(client, "/v1/batch", durableKey, []byte(body)); err != nil || status != 200 {
+				t.Fatalf("send: %d %s %v", status, resp, err)
+			}
+		}
+	}
+	send(a, 200)
+	send(b, 200)
+	a.kill()
+	killed := time.Now()
+	send(b, 200)
+	waitMetric(t, b, `kith_process_leader{workspace="durable"} 1`)
+	takeover := time.Since(killed)
+	waitMetric(t, b, `kith_process_position{workspace="durable"} 1200`)
+	t.Logf("node b took over %s after node a was killed (lease TTL 2s) and folded all 1,200 events", takeover.Round(time.Millisecond))
+	if takeover > 5*time.Second {
+		t.Errorf("takeover took %s with a 2s lease", takeover)
+	}
+	b.stop()
+}
+
+// waitMetric waits up to 20s for a line of /metrics.
+func waitMetric(t *testing.T, p *kithProcess, line string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(p.url + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), "\n"+line+"\n") {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("metric %q not seen within 20s", line)
+}
+
+// TestReplayCommand: kith replay rebuilds a stopped server's profiles with
+// progress, and the Profile API serves the same profile afterwards.
+func TestReplayCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short mode: starts kith processes")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "kith.yaml")
+	if err := os.WriteFile(cfg, []byte(durableConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--config", cfg, "--data", filepath.Join(dir, "data")}
+	p := startKith(t, args...)
+	client := &http.Client{Timeout: 10 * time.Second}
+	body := `{"batch":[{"type":"page","anonymousId":"a1"},{"type":"identify","anonymousId":"a1","userId":"u1","traits":{"plan":"pro"}}]}`
+	if status, resp, err := p.post(client, "/v1/batch", durableKey, []byte(body)); err != nil || status != 200 {
+		t.Fatalf("send: %d %s %v", status, resp, err)
+	}
+	waitMetric(t, p, `kith_process_position{workspace="durable"} 2`)
+	p.stop()
+
+	out, err := kithCommand(context.Background(), append([]string{"replay", "--workspace", "durable"}, args...)...).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `replayed workspace "durable"`) || !strings.Contains(string(out), "100.0%") {
+		t.Fatalf("kith replay: %v\n%s", err, out)
+	}
+	p = startKith(t, args...)
+	req, _ := http.NewRequest("GET", p.url+"/v1/spaces/durable/collections/users/profiles/anonymous_id:a1/traits", nil)
+	req.SetBasicAuth(durableToken, "")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(got), `"plan":"pro"`) {
+		t.Fatalf("profile after replay: %d %s", resp.StatusCode, got)
+	}
+	p.stop()
 }

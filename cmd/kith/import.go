@@ -206,6 +206,20 @@ type readFunc func([]byte) (int, error)
 
 func (f readFunc) Read(p []byte) (int, error) { return f(p) }
 
+// envDuration is env for a duration flag; a value that is not a duration
+// gives -1, for the command's validation to report.
+func envDuration(name string, def time.Duration) time.Duration {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return -1
+	}
+	return d
+}
+
 // envInt is env for an integer flag; a value that is not a number is left
 // for the flag's own check to refuse.
 func envInt(name string, def int) int {

@@ -37,12 +37,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfgPath := fs.String("config", env("KITH_CONFIG", ""), "YAML config file declaring workspaces, sources and tokens (env KITH_CONFIG)")
 	publicURL := fs.String("public-url", env("KITH_PUBLIC_URL", ""), "base URL browsers use to reach Kith, e.g. https://kith.example.com (env KITH_PUBLIC_URL; default: the request's host)")
 	logFormat := fs.String("log-format", env("KITH_LOG_FORMAT", "text"), "log format: text or json (env KITH_LOG_FORMAT)")
+	leaseTTL := fs.Duration("lease-ttl", envDuration("KITH_LEASE_TTL", 10*time.Second), "how long a node's hold on a workspace lasts unless renewed; another node takes over a dead node's workspaces after at most this long (env KITH_LEASE_TTL)")
 	fold := fs.Bool("fold", env("KITH_FOLD", "true") != "false", "fold the log into profiles on this node; false makes an ingest-only node, e.g. beside folding nodes on PostgreSQL (env KITH_FOLD=false)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("kith serve takes no arguments, got %q: %w", fs.Args(), errUsage)
+	}
+	if *leaseTTL < 500*time.Millisecond {
+		return fmt.Errorf("--lease-ttl (env KITH_LEASE_TTL) must be a duration of at least 500ms: %w", errUsage)
 	}
 	logger, err := newLogger(stderr, *logFormat)
 	if err != nil {
@@ -107,7 +111,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	go retention(ctx, logger, st, reg)
 
 	po := processOptions(st, reg, nodeName())
-	po.Wake, po.Logger, po.Metrics = gc.Committed, logger, promReg
+	po.Wake, po.Logger, po.Metrics, po.LeaseTTL = gc.Committed, logger, promReg, *leaseTTL
 	foldCtx, stopFolding := context.WithCancel(ctx)
 	folding := make(chan struct{})
 	go func() {
