@@ -262,21 +262,40 @@ func (s *State) traits(ctx context.Context, tx *sql.Tx, c *store.Changes) error 
 		}
 		return a.Position > b.Position
 	}
+	row := func(t store.TraitValue, v string) []any {
+		return []any{c.Workspace, int64(t.Profile), t.Key, v, nanos(t.Timestamp), t.Source, t.Priority, t.Position}
+	}
+	// History keeps a value when it differs from the one before it: the
+	// previous value of the batch, or for the batch's first value of a
+	// trait, the stored current value (checked in SQL). Most identify calls
+	// repeat unchanged traits.
 	best := map[key]int{}
-	history := make([]any, 0, 8*len(c.Traits))
-	var search []any
+	last := map[key]string{}
+	var changed, first, search []any
 	terms := map[string]bool{}
+	values := make([]string, len(c.Traits))
 	for i, t := range c.Traits {
 		k := key{t.Profile, t.Key}
+		v := string(compactJSON(t.Value))
+		values[i] = v
 		if j, ok := best[k]; !ok || wins(t, c.Traits[j]) {
 			best[k] = i
 		}
-		history = append(history, c.Workspace, int64(t.Profile), t.Key, string(compactJSON(t.Value)), nanos(t.Timestamp), t.Source, t.Priority, t.Position)
+		prev, seen := last[k]
+		last[k] = v
+		switch {
+		case !seen:
+			first = append(first, row(t, v)...)
+		case prev != v:
+			changed = append(changed, row(t, v)...)
+		default:
+			continue
+		}
 		if !searchKeys[t.Key] {
 			continue
 		}
-		if v, ok := textValue(t.Value); ok {
-			for _, term := range searchTerms(v) {
+		if text, ok := textValue(t.Value); ok {
+			for _, term := range searchTerms(text) {
 				tk := fmt.Sprint(t.Profile, "\x00", term)
 				if !terms[tk] {
 					terms[tk] = true
@@ -285,21 +304,47 @@ func (s *State) traits(ctx context.Context, tx *sql.Tx, c *store.Changes) error 
 			}
 		}
 	}
+	const cols = `(workspace, profile, key, value, ts, source, priority, position)`
+	const onConflict = `ON CONFLICT (workspace, profile, key, position) DO NOTHING`
+	if err := s.historyIfChanged(ctx, tx, first); err != nil {
+		return err
+	}
+	if err := s.insert(ctx, tx, `INSERT INTO state_trait_history `+cols, 8, onConflict, changed); err != nil {
+		return err
+	}
 	current := make([]any, 0, 8*len(best))
 	for i, t := range c.Traits {
 		if best[key{t.Profile, t.Key}] == i {
-			current = append(current, c.Workspace, int64(t.Profile), t.Key, string(compactJSON(t.Value)), nanos(t.Timestamp), t.Source, t.Priority, t.Position)
+			current = append(current, row(t, values[i])...)
 		}
 	}
-	const cols = `(workspace, profile, key, value, ts, source, priority, position)`
 	if err := s.insert(ctx, tx, `INSERT INTO state_traits `+cols, 8, traitUpsert, current); err != nil {
-		return err
-	}
-	if err := s.insert(ctx, tx, `INSERT INTO state_trait_history `+cols, 8, `ON CONFLICT (workspace, profile, key, position) DO NOTHING`, history); err != nil {
 		return err
 	}
 	return s.insert(ctx, tx, `INSERT INTO state_search (workspace, term, profile)`, 3,
 		`ON CONFLICT (workspace, term, profile) DO NOTHING`, search)
+}
+
+// historyIfChanged adds trait values to the history unless the stored
+// current value of the trait is the same; args hold 8 values per row in
+// the order of the history's columns.
+func (s *State) historyIfChanged(ctx context.Context, tx *sql.Tx, args []any) error {
+	const row = `(?, CAST(? AS BIGINT), ?, ?, CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS BIGINT))`
+	for len(args) > 0 {
+		n := min(len(args)/8, maxRows)
+		q := `WITH v (workspace, profile, key, value, ts, source, priority, position) AS (VALUES ` +
+			strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + `)
+			INSERT INTO state_trait_history (workspace, profile, key, value, ts, source, priority, position)
+			SELECT workspace, profile, key, value, ts, source, priority, position FROM v
+			WHERE NOT EXISTS (SELECT 1 FROM state_traits t WHERE t.workspace = v.workspace AND t.profile = v.profile
+				AND t.key = v.key AND t.value = v.value)
+			ON CONFLICT (workspace, profile, key, position) DO NOTHING`
+		if _, err := s.exec(ctx, tx, q, args[:n*8]...); err != nil {
+			return err
+		}
+		args = args[n*8:]
+	}
+	return nil
 }
 
 // searchTerms are the lower-cased text and its words (an email's local

@@ -201,6 +201,32 @@ func runState(t *testing.T, open func(t *testing.T) store.Store, ws func() strin
 		}
 	})
 
+	t.Run("HistoryKeepsChanges", func(t *testing.T) {
+		t.Parallel()
+		w := ws()
+		for _, batch := range [][]store.TraitValue{
+			{trait(1, "plan", `"a"`, time.Minute, 0, 1), trait(1, "plan", `"a"`, 2*time.Minute, 0, 2)},
+			{trait(1, "plan", `"a"`, 3*time.Minute, 0, 3), trait(1, "plan", `"b"`, 4*time.Minute, 0, 4), trait(1, "plan", `"b"`, 5*time.Minute, 0, 5)},
+			{trait(1, "plan", `"a"`, 6*time.Minute, 0, 6)},
+		} {
+			commit(t, st, &store.Changes{Workspace: w, Traits: batch, Profiles: []store.ProfileDelta{delta(1, 0, 0, 1)}})
+		}
+		hist, err := st.TraitHistory(ctx, w, 1, "plan", 0, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, h := range hist {
+			got = append(got, fmt.Sprint(string(h.Value), "@", h.Position))
+		}
+		if want := []string{`"a"@6`, `"b"@4`, `"a"@1`}; !slices.Equal(got, want) {
+			t.Fatalf("history %v, want only the changes %v", got, want)
+		}
+		if cur := traitText(t, st, w, 1); cur != `plan="a"@6 ` {
+			t.Fatalf("current %q", cur)
+		}
+	})
+
 	t.Run("MergeMovesEverything", func(t *testing.T) {
 		t.Parallel()
 		w := ws()
