@@ -23,13 +23,11 @@ func appendCommand(t *testing.T, st store.Store, ws, action, typ, value string) 
 	}
 }
 
+// owner returns the profile holding an identifier, 0 if none does.
 func owner(t *testing.T, st store.Store, ws, typ, value string) store.ProfileID {
 	t.Helper()
 	p, err := st.Lookup(context.Background(), ws, store.Identifier{Type: typ, Value: value})
-	if errors.Is(err, store.ErrNotFound) {
-		return 0
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		t.Fatal(err)
 	}
 	return p

@@ -77,15 +77,6 @@ func appendEvents(t testing.TB, st store.Store, ws string, rx time.Time, calls .
 	}
 }
 
-func lookup(t *testing.T, st store.Store, ws, typ, value string) store.ProfileID {
-	t.Helper()
-	p, err := st.Lookup(context.Background(), ws, store.Identifier{Type: typ, Value: value})
-	if err != nil {
-		t.Fatalf("lookup %s:%s: %v", typ, value, err)
-	}
-	return p
-}
-
 func TestAnonymousThenIdentifyThenAlias(t *testing.T) {
 	t.Parallel()
 	for name, open := range backends(t) {
@@ -108,9 +99,12 @@ func TestAnonymousThenIdentifyThenAlias(t *testing.T) {
 			if err := newProcessor(st, 3).CatchUp(ctx, ws, nil); err != nil {
 				t.Fatal(err)
 			}
-			p := lookup(t, st, ws, "user_id", "u-42")
+			p := owner(t, st, ws, "user_id", "u-42")
+			if p == 0 {
+				t.Fatal("no profile holds user_id:u-42")
+			}
 			for _, id := range [][2]string{{"anonymous_id", "anon-1"}, {"anonymous_id", "anon-2"}, {"email", "ada@example.com"}} {
-				if got := lookup(t, st, ws, id[0], id[1]); got != p {
+				if got := owner(t, st, ws, id[0], id[1]); got != p {
 					t.Errorf("%s:%s is on profile %d, want %d", id[0], id[1], got, p)
 				}
 			}
@@ -133,7 +127,10 @@ func TestAnonymousThenIdentifyThenAlias(t *testing.T) {
 			if !slices.Equal(tl, []int64{8, 7, 6, 5, 4, 3, 2, 1}) {
 				t.Errorf("timeline %v", tl)
 			}
-			acct := lookup(t, st, ws, "group_id", "acme-inc")
+			acct := owner(t, st, ws, "group_id", "acme-inc")
+			if acct == 0 {
+				t.Fatal("no account for group_id:acme-inc")
+			}
 			if a, _ := st.Profile(ctx, ws, acct); a.Kind != store.KindAccount {
 				t.Errorf("account %+v", a)
 			}

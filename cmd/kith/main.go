@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/kithcdp/kith/config"
+
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/store/postgres"
 	"github.com/kithcdp/kith/store/sqlite"
@@ -112,6 +114,14 @@ type storeFlags struct {
 func (f *storeFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.data, "data", env("KITH_DATA", "./kith-data"), "data directory of the embedded store (env KITH_DATA)")
 	fs.StringVar(&f.store, "store", env("KITH_STORE", ""), "store URL: empty for embedded SQLite under --data, or postgres://… (env KITH_STORE)")
+}
+
+// loadConfig reads the config file at path; an empty path means none.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		return nil, nil
+	}
+	return config.Load(path)
 }
 
 // openStore opens the store named by storeURL: PostgreSQL for postgres:// and

@@ -8,7 +8,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/kithcdp/kith/config"
 	"github.com/kithcdp/kith/process"
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/tenant"
@@ -44,12 +43,9 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fs.Usage()
 		return fmt.Errorf("kith replay needs --workspace and takes no arguments: %w", errUsage)
 	}
-	var cfg *config.Config
-	var err error
-	if *cfgPath != "" {
-		if cfg, err = config.Load(*cfgPath); err != nil {
-			return err
-		}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
 	}
 	st, err := openStore(ctx, sf.store, sf.data)
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/kithcdp/kith/config"
 	"github.com/kithcdp/kith/httpapi"
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/ingest"
@@ -53,11 +52,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 
-	var cfg *config.Config
-	if *cfgPath != "" {
-		if cfg, err = config.Load(*cfgPath); err != nil {
-			return err
-		}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
 	}
 	st, err := openStore(ctx, sf.store, sf.data)
 	if err != nil {
