@@ -129,7 +129,9 @@ func (p *Processor) lead(ctx context.Context, ws string) error {
 		return err
 	}
 	defer func() {
-		// Hand over at once on shutdown rather than after the TTL.
+		// Hand over at once on shutdown rather than after the TTL, once
+		// the commit in flight is done.
+		_ = f.flush()
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		defer cancel()
 		_ = p.o.Store.ReleaseLease(rctx, f.lease)
@@ -160,6 +162,9 @@ func (p *Processor) lead(ctx context.Context, ws string) error {
 		if n == p.o.Batch {
 			continue
 		}
+		if err := f.flush(); err != nil {
+			return err
+		}
 		if n > 0 {
 			sleep(ctx, p.o.Coalesce)
 		}
@@ -175,13 +180,16 @@ func (p *Processor) lead(ctx context.Context, ws string) error {
 	}
 }
 
-// folder folds one workspace under one lease.
+// folder folds one workspace under one lease. While one batch commits,
+// the next is read and folded: inflight holds the result of the commit in
+// flight, and pos is the position folded so far, committed or not.
 type folder struct {
-	p     *Processor
-	ws    string
-	lease store.Lease
-	pos   int64
-	g     *identity.Graph
+	p        *Processor
+	ws       string
+	lease    store.Lease
+	pos      int64
+	g        *identity.Graph
+	inflight chan error
 }
 
 // open takes the lease and loads the workspace's identity graph.
@@ -227,7 +235,7 @@ func (f *folder) step(ctx context.Context) (int, error) {
 	}
 	if len(events) == 0 {
 		f.p.m.lag.WithLabelValues(f.ws).Set(0)
-		return 0, nil
+		return 0, f.flush()
 	}
 	f.p.m.lag.WithLabelValues(f.ws).Set(o.Now().Sub(events[0].ReceivedAt).Seconds())
 	var prio func(string) int
@@ -240,6 +248,9 @@ func (f *folder) step(ctx context.Context) (int, error) {
 		events = events[:i]
 	} else if i == 0 {
 		events = events[:1]
+		if err := f.flush(); err != nil {
+			return 0, err
+		}
 	}
 	b := newBatch(f.ws, f.lease.Epoch, f.pos, prio)
 	for i := range events {
@@ -252,15 +263,34 @@ func (f *folder) step(ctx context.Context) (int, error) {
 		b.fold(f.g, &events[i])
 	}
 	c := b.finish(f.g.Next())
-	start := time.Now()
-	if err := o.Store.Commit(ctx, c); err != nil {
-		return 0, fmt.Errorf("commit folded events %d..%d of %s: %w", c.From+1, c.To, f.ws, err)
+	if err := f.flush(); err != nil {
+		return 0, err
 	}
-	f.p.m.commit.Observe(time.Since(start).Seconds())
-	f.p.m.folded.WithLabelValues(f.ws).Add(float64(len(events)))
-	f.p.m.position.WithLabelValues(f.ws).Set(float64(c.To))
+	done := make(chan error, 1)
+	f.inflight = done
+	go func() {
+		start := time.Now()
+		if err := o.Store.Commit(ctx, c); err != nil {
+			done <- fmt.Errorf("commit folded events %d..%d of %s: %w", c.From+1, c.To, f.ws, err)
+			return
+		}
+		f.p.m.commit.Observe(time.Since(start).Seconds())
+		f.p.m.folded.WithLabelValues(f.ws).Add(float64(len(events)))
+		f.p.m.position.WithLabelValues(f.ws).Set(float64(c.To))
+		done <- nil
+	}()
 	f.pos = c.To
 	return len(events), nil
+}
+
+// flush waits for the commit in flight, if any, and returns its error.
+func (f *folder) flush() error {
+	if f.inflight == nil {
+		return nil
+	}
+	err := <-f.inflight
+	f.inflight = nil
+	return err
 }
 
 // read returns up to Batch events after the cursor, in pages.
@@ -294,7 +324,8 @@ func (p *Processor) CatchUp(ctx context.Context, ws string, progress func(positi
 	if err != nil {
 		return err
 	}
-	defer p.o.Store.ReleaseLease(context.WithoutCancel(ctx), f.lease)
+	defer func() { _ = p.o.Store.ReleaseLease(context.WithoutCancel(ctx), f.lease) }()
+	defer func() { _ = f.flush() }()
 	for f.pos < head {
 		n, err := f.step(ctx)
 		if err != nil {
@@ -312,7 +343,7 @@ func (p *Processor) CatchUp(ctx context.Context, ws string, progress func(positi
 		}
 		f.lease = l
 	}
-	return nil
+	return f.flush()
 }
 
 // Replay deletes a workspace's derived state and folds its whole log again
