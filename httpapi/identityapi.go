@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -32,14 +33,23 @@ func (s *Server) identityRoutes() {
 func (s *Server) handleIdentityCommand(w http.ResponseWriter, r *http.Request) {
 	ws, action := r.PathValue("workspace"), r.PathValue("action")
 	switch action {
-	case process.ActionBlock, process.ActionUnblock, process.ActionRemove:
+	case process.ActionBlock, process.ActionUnblock, process.ActionRemove, process.ActionUnmerge:
 	default:
-		writeError(w, http.StatusNotFound, "unknown_action", "the identity actions are block, unblock and remove")
+		writeError(w, http.StatusNotFound, "unknown_action", "the identity actions are block, unblock, remove and unmerge")
 		return
 	}
 	body, apiErr := s.readBody(r)
 	if apiErr != nil {
 		writeError(w, apiErr.Status, apiErr.Code, apiErr.Message)
+		return
+	}
+	cmd := process.IdentityCommand{Action: action}
+	cmd.Actor, _ = principal(r)
+	if action == process.ActionUnmerge {
+		if !s.unmergeCommand(w, r, ws, body, &cmd) {
+			return
+		}
+		s.appendCommand(w, r, ws, cmd)
 		return
 	}
 	var req struct {
@@ -63,8 +73,42 @@ func (s *Server) handleIdentityCommand(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_identifier", "name an identifier the profile holds, not its kith_id")
 		return
 	}
-	p, _ := principal(r)
-	raw, _ := json.Marshal(process.IdentityCommand{Action: action, Identifier: id, Actor: p})
+	cmd.Identifier = id
+	s.appendCommand(w, r, ws, cmd)
+}
+
+// unmergeCommand reads {"kith_id": N, "from": M} and finds the merge of M
+// into N: undoing it detaches the identifier it happened through and
+// rebuilds N, giving M its id back.
+func (s *Server) unmergeCommand(w http.ResponseWriter, r *http.Request, ws string, body []byte, cmd *process.IdentityCommand) bool {
+	var req struct {
+		KithID int64 `json:"kith_id"`
+		From   int64 `json:"from"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil || req.KithID < 1 || req.From < 1 {
+		writeError(w, http.StatusBadRequest, "invalid_json", `the body must be {"kith_id": N, "from": M}: undo the merge of profile M into N`)
+		return false
+	}
+	merges, err := s.st.Merges(r.Context(), ws, store.ProfileID(req.KithID))
+	if err != nil {
+		s.storeError(w, "read merges", err)
+		return false
+	}
+	for _, m := range merges {
+		if m.From == store.ProfileID(req.From) && m.Via.Type != "" {
+			cmd.Identifier, cmd.From, cmd.Position = m.Via, m.From, m.Position
+			return true
+		}
+	}
+	writeError(w, http.StatusNotFound, "merge_not_found", fmt.Sprintf("profile %d holds no merge of profile %d (see its metadata's merged_from)", req.KithID, req.From))
+	return false
+}
+
+// appendCommand writes an identity control event and answers once it is
+// durable.
+func (s *Server) appendCommand(w http.ResponseWriter, r *http.Request, ws string, cmd process.IdentityCommand) {
+	raw, _ := json.Marshal(cmd)
+	action, id := cmd.Action, cmd.Identifier
 	now := s.now().UTC()
 	ev := store.Event{Workspace: ws, Source: adminSource, MessageID: uuid.NewString(), Type: store.TypeIdentity,
 		Timestamp: now, ReceivedAt: now, Format: store.FormatVersion, Raw: raw}

@@ -380,3 +380,45 @@ func TestIdentityCorrections(t *testing.T) {
 		t.Fatalf("decisions: %d %v", code, m)
 	}
 }
+
+func TestUnmergeAPI(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	if code, m, _ := b.post(t, "/v1/batch", webKey, `{"batch":[
+		{"type":"identify","userId":"u1","anonymousId":"a1"},
+		{"type":"page","anonymousId":"a2"},
+		{"type":"identify","userId":"u1","anonymousId":"a2"}]}`); code != 200 {
+		t.Fatalf("batch: %d %v", code, m)
+	}
+	b.fold(t, "acme")
+	_, md := b.profileGet(t, users+"user_id:u1/metadata", readToken)
+	merged := md["metadata"].(map[string]any)["merged_from"].([]any)
+	if len(merged) != 1 {
+		t.Fatalf("merged_from %v", merged)
+	}
+	into, from := md["metadata"].(map[string]any)["kith_id"], merged[0].(map[string]any)["kith_id"]
+	post := func(body string) (int, map[string]any) {
+		req, _ := http.NewRequest("POST", b.srv.URL+"/v1/workspaces/acme/identity/unmerge", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		code, m, _ := do(t, req)
+		return code, m
+	}
+	for body, want := range map[string]string{
+		`{"kith_id": 1}`:                                       "invalid_json",
+		`{"kith_id": "x", "from": 2}`:                          "invalid_json",
+		`{"kith_id": 1, "from": 99}`:                           "merge_not_found",
+		fmt.Sprintf(`{"kith_id": %v, "from": %v}`, from, into): "merge_not_found",
+	} {
+		if code, m := post(body); code/100 != 4 || errCode(m) != want {
+			t.Errorf("%s: %d %v, want %s", body, code, m, want)
+		}
+	}
+	if code, m := post(fmt.Sprintf(`{"kith_id": %v, "from": %v}`, into, from)); code != 200 || m["action"] != "unmerge" {
+		t.Fatalf("unmerge: %d %v", code, m)
+	}
+	b.fold(t, "acme")
+	_, md = b.profileGet(t, users+"anonymous_id:a2/metadata", readToken)
+	if md["metadata"].(map[string]any)["kith_id"] != from {
+		t.Fatalf("a2 after unmerge: %v, want profile %v back", md, from)
+	}
+}

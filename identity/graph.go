@@ -75,19 +75,25 @@ func (g *Graph) Blocked(id store.Identifier) bool { return g.blocked[id] }
 
 // Dissolve removes a profile and everything it holds from the graph so
 // that its events can be resolved again (a rebuild after a correction).
-// While they are, the identifiers in ignore are left out, and the first
-// profile the rebuild creates gets the dissolved profile's id.
-func (g *Graph) Dissolve(p store.ProfileID, ignore []store.Identifier) {
+// The profiles the rebuild creates get the dissolved profile's id first,
+// then the ids in reuse (an undone merge gives the merged-away profile its
+// id back).
+func (g *Graph) Dissolve(p store.ProfileID, reuse ...store.ProfileID) {
 	for _, h := range g.held[p] {
 		delete(g.owner, h.id)
 	}
 	delete(g.held, p)
 	delete(g.merges, p)
+	g.reuse = append(append(g.reuse, p), reuse...)
+}
+
+// Ignore makes Resolve leave the given identifiers out until the next call
+// (or EndRebuild); a rebuild uses it for the events it corrects.
+func (g *Graph) Ignore(ids ...store.Identifier) {
 	clear(g.ignored)
-	for _, id := range ignore {
+	for _, id := range ids {
 		g.ignored[id] = true
 	}
-	g.reuse = append(g.reuse, p)
 }
 
 // EndRebuild ends a rebuild started by Dissolve.

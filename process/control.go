@@ -11,9 +11,14 @@ import (
 
 // IdentityCommand is the JSON of a store.TypeIdentity control event.
 type IdentityCommand struct {
-	Action     string           `json:"action"` // block, unblock or remove
+	Action     string           `json:"action"` // block, unblock, remove or unmerge
 	Identifier store.Identifier `json:"identifier"`
-	Actor      string           `json:"actor,omitempty"` // the token that asked
+	// From and Position, for unmerge, are the profile that was merged away
+	// through Identifier and the event that merged it: the rebuild folds
+	// that event without Identifier and gives From its id back.
+	From     store.ProfileID `json:"from,omitempty"`
+	Position int64           `json:"position,omitempty"`
+	Actor string          `json:"actor,omitempty"` // the token that asked
 }
 
 // Identity command actions.
@@ -21,6 +26,7 @@ const (
 	ActionBlock   = "block"
 	ActionUnblock = "unblock"
 	ActionRemove  = "remove"
+	ActionUnmerge = "unmerge"
 )
 
 // control applies an identity control event: it blocks or unblocks an
@@ -39,7 +45,7 @@ func (f *folder) control(ctx context.Context, b *batch, ev *store.Event) error {
 	owner, held := f.g.Owner(id)
 	b.c.Decisions = append(b.c.Decisions, store.Decision{Position: ev.Position, Profile: owner, Identifier: id,
 		Code: "admin_" + cmd.Action, Reason: fmt.Sprintf("%s asked to %s %s", cmd.Actor, cmd.Action, id), At: ev.ReceivedAt})
-	var ignore []store.Identifier
+	fix := correction{}
 	switch cmd.Action {
 	case ActionUnblock:
 		f.g.Unblock(id)
@@ -49,7 +55,12 @@ func (f *folder) control(ctx context.Context, b *batch, ev *store.Event) error {
 		f.g.Block(id)
 		b.c.Block = append(b.c.Block, id)
 	case ActionRemove:
-		ignore = []store.Identifier{id}
+		fix.ignore = id
+	case ActionUnmerge:
+		fix.ignore, fix.at = id, cmd.Position
+		if cmd.From != 0 && cmd.From != owner {
+			fix.reuse = []store.ProfileID{cmd.From}
+		}
 	default:
 		f.p.o.Logger.Error("unknown identity control action; skipped", "workspace", f.ws, "position", ev.Position, "action", cmd.Action)
 		return nil
@@ -57,11 +68,20 @@ func (f *folder) control(ctx context.Context, b *batch, ev *store.Event) error {
 	if !held {
 		return nil
 	}
-	return f.rebuild(ctx, b, owner, ignore)
+	return f.rebuild(ctx, b, owner, fix)
+}
+
+// correction is how a rebuild differs from the original folding: ignore is
+// left out of every event (at == 0) or of the event at position at only,
+// and reuse are ids to give back.
+type correction struct {
+	ignore store.Identifier
+	at     int64
+	reuse  []store.ProfileID
 }
 
 // rebuild dissolves profile p and folds its events again, in log order.
-func (f *folder) rebuild(ctx context.Context, b *batch, p store.ProfileID, ignore []store.Identifier) error {
+func (f *folder) rebuild(ctx context.Context, b *batch, p store.ProfileID, fix correction) error {
 	var positions []int64
 	for before := int64(0); ; {
 		page, err := f.p.o.Store.Timeline(ctx, f.ws, p, before, 1000)
@@ -75,11 +95,20 @@ func (f *folder) rebuild(ctx context.Context, b *batch, p store.ProfileID, ignor
 		before = page[len(page)-1]
 	}
 	slices.Reverse(positions)
-	f.g.Dissolve(p, ignore)
+	f.g.Dissolve(p, fix.reuse...)
 	defer f.g.EndRebuild()
 	b.c.Rebuilt = append(b.c.Rebuilt, p)
 	b.rebuilding = true
 	defer func() { b.rebuilding = false }()
+	defer func() {
+		// An id given back (undone merge) that the rebuild used loses its
+		// redirect row; one it did not use keeps redirecting.
+		for _, q := range fix.reuse {
+			if len(f.g.Holdings(q)) > 0 {
+				b.c.Rebuilt = append(b.c.Rebuilt, q)
+			}
+		}
+	}()
 	for len(positions) > 0 {
 		n := min(len(positions), 1000)
 		events, err := f.p.o.Store.Read(ctx, store.LogQuery{Workspace: f.ws, Positions: positions[:n], Limit: n})
@@ -87,6 +116,13 @@ func (f *folder) rebuild(ctx context.Context, b *batch, p store.ProfileID, ignor
 			return fmt.Errorf("rebuild profile %d: %w", p, err)
 		}
 		for i := range events {
+			switch {
+			case fix.ignore.Type == "":
+			case fix.at == 0 || events[i].Position == fix.at:
+				f.g.Ignore(fix.ignore)
+			default:
+				f.g.Ignore()
+			}
 			b.fold(f.g, &events[i])
 		}
 		positions = positions[n:]

@@ -115,3 +115,64 @@ func TestBlockAndRemoveRebuildProfiles(t *testing.T) {
 		})
 	}
 }
+
+// TestUnmerge undoes one merge: the merged-away profile gets its id back
+// with the events that were its own, and a replay agrees.
+func TestUnmerge(t *testing.T) {
+	t.Parallel()
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			st := open(t)
+			ctx := context.Background()
+			const ws = "unmerge"
+			rx := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+			fold := func() {
+				t.Helper()
+				if err := newProcessor(st, 100).CatchUp(ctx, ws, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			appendEvents(t, st, ws, rx,
+				`{"type":"identify","userId":"u1","anonymousId":"a1","traits":{"name":"Ann"},"timestamp":"2026-11-24T09:00:00Z"}`,
+				`{"type":"page","anonymousId":"a2","name":"Home","timestamp":"2026-11-24T09:01:00Z"}`,
+				`{"type":"identify","userId":"u1","anonymousId":"a2","timestamp":"2026-11-24T09:02:00Z"}`,
+				`{"type":"page","anonymousId":"a2","name":"Again","timestamp":"2026-11-24T09:03:00Z"}`,
+			)
+			fold()
+			u1, a2 := owner(t, st, ws, "user_id", "u1"), owner(t, st, ws, "anonymous_id", "a2")
+			merges, err := st.Merges(ctx, ws, u1)
+			if u1 == 0 || a2 != u1 || err != nil || len(merges) != 1 {
+				t.Fatalf("before: u1 %d a2 %d merges %+v %v", u1, a2, merges, err)
+			}
+			m := merges[0]
+			raw, _ := json.Marshal(process.IdentityCommand{Action: process.ActionUnmerge, Identifier: m.Via, From: m.From, Position: m.Position, Actor: "test"})
+			ev := store.Event{Workspace: ws, Source: "kith-admin", MessageID: "unmerge-1", Type: store.TypeIdentity,
+				Timestamp: rx, ReceivedAt: rx, Format: store.FormatVersion, Raw: raw}
+			if _, err := st.Append(ctx, &store.Batch{Events: []store.Event{ev}}, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			fold()
+			if got := owner(t, st, ws, "user_id", "u1"); got != u1 {
+				t.Fatalf("u1 moved to %d", got)
+			}
+			if got := owner(t, st, ws, "anonymous_id", "a2"); got != m.From {
+				t.Fatalf("a2 is on profile %d, want its own id %d back", got, m.From)
+			}
+			back, err := st.Profile(ctx, ws, m.From)
+			if err != nil || back.MergedInto != 0 || back.Events != 2 {
+				t.Fatalf("restored profile %+v %v: want 2 events, no redirect", back, err)
+			}
+			if p, _ := st.Profile(ctx, ws, u1); p.Events != 2 {
+				t.Fatalf("u1's profile has %d events, want 2", p.Events)
+			}
+			incremental := digest(t, st, ws)
+			if err := newProcessor(st, 1000).Replay(ctx, ws, nil); err != nil {
+				t.Fatal(err)
+			}
+			if replayed := digest(t, st, ws); replayed != incremental {
+				t.Fatalf("replay differs:\n--- incremental\n%s\n--- replay\n%s", incremental, replayed)
+			}
+		})
+	}
+}
