@@ -18,7 +18,7 @@ type IdentityCommand struct {
 	// that event without Identifier and gives From its id back.
 	From     store.ProfileID `json:"from,omitempty"`
 	Position int64           `json:"position,omitempty"`
-	Actor string          `json:"actor,omitempty"` // the token that asked
+	Actor    string          `json:"actor,omitempty"` // the token that asked
 }
 
 // Identity command actions.
