@@ -47,6 +47,24 @@ func backends(t testing.TB) map[string]func(t testing.TB) store.Store {
 	return b
 }
 
+// eachBackend runs test on a fresh store of each backend, in parallel.
+func eachBackend(t *testing.T, test func(t *testing.T, st store.Store)) {
+	for name, open := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			test(t, open(t))
+		})
+	}
+}
+
+// foldAll folds a workspace up to its head.
+func foldAll(t *testing.T, st store.Store, ws string) {
+	t.Helper()
+	if err := newProcessor(st, 100).CatchUp(context.Background(), ws, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func newProcessor(st store.Store, batch int) *process.Processor {
 	rules, err := identity.DefaultRules().Compile()
 	if err != nil {
