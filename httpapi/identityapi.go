@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/process"
 	"github.com/kithcdp/kith/store"
 )
@@ -28,6 +29,7 @@ const adminSource = "kith-admin"
 func (s *Server) identityRoutes() {
 	s.handle("POST /v1/workspaces/{workspace}/identity/{action}", "identity_command", s.scoped("admin", s.handleIdentityCommand))
 	s.handle("GET /v1/workspaces/{workspace}/identity/decisions", "identity_decisions", s.scoped("debug", s.handleDecisions))
+	s.handle("GET /v1/workspaces/{workspace}/identity/rules", "identity_rules", s.scoped("debug", s.handleRules))
 }
 
 func (s *Server) handleIdentityCommand(w http.ResponseWriter, r *http.Request) {
@@ -118,6 +120,27 @@ func (s *Server) appendCommand(w http.ResponseWriter, r *http.Request, ws string
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"action": action, "identifier": id.String(), "position": res[0].Position})
+}
+
+// handleRules answers the workspace's identity rules in effect (set in the
+// config file; windows in seconds).
+func (s *Server) handleRules(w http.ResponseWriter, r *http.Request) {
+	ws, _ := s.reg.Workspace(r.PathValue("workspace"))
+	type limit struct {
+		Max           int     `json:"max"`
+		WindowSeconds float64 `json:"window_seconds,omitempty"`
+	}
+	view := func(l identity.Limit) limit { return limit{Max: l.Max, WindowSeconds: l.Window.Seconds()} }
+	limits := map[string]limit{}
+	for t, l := range ws.Rules.Limits {
+		limits[t] = view(l)
+	}
+	rl := ws.Rules
+	writeJSON(w, http.StatusOK, map[string]any{
+		"priority": rl.Priority, "limits": limits, "default_limit": view(rl.DefaultLimit),
+		"blocked": rl.Blocked, "blocked_patterns": rl.BlockedPatterns, "trait_identifiers": rl.TraitIdentifiers,
+		"default_region": rl.DefaultRegion, "max_identifiers": rl.MaxIdentifiers, "max_merges": rl.MaxMerges,
+	})
 }
 
 type decisionView struct {

@@ -422,3 +422,15 @@ func TestUnmergeAPI(t *testing.T) {
 		t.Fatalf("a2 after unmerge: %v, want profile %v back", md, from)
 	}
 }
+
+func TestIdentityRulesAPI(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	code, m := b.get(t, "/v1/workspaces/acme/identity/rules", debugToken)
+	if code != 200 || m["max_merges"] != float64(100) || m["limits"].(map[string]any)["user_id"].(map[string]any)["max"] != float64(1) {
+		t.Fatalf("rules: %d %v", code, m)
+	}
+	if code, m := b.get(t, "/v1/workspaces/acme/identity/rules", readToken); code != 403 {
+		t.Fatalf("rules with a profiles:read token: %d %v", code, m)
+	}
+}

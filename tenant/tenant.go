@@ -64,8 +64,10 @@ type Workspace struct {
 	DedupWindow time.Duration
 	// Retention is how long events are kept; 0 keeps them forever.
 	Retention time.Duration
-	// Identity are the workspace's compiled identity rules.
+	// Identity are the workspace's compiled identity rules, and Rules
+	// the rules as configured.
 	Identity *identity.Compiled
+	Rules    identity.Rules
 }
 
 // Source is a place events come from. Its fields must not be modified.
@@ -350,6 +352,7 @@ func decodeWorkspace(sw store.Workspace) (*Workspace, error) {
 	if set.Identity != nil {
 		rules = *set.Identity
 	}
+	w.Rules = rules
 	var err error
 	if w.Identity, err = rules.Compile(); err != nil {
 		return nil, fmt.Errorf("load workspace %s: identity rules: %w", sw.Slug, err)
