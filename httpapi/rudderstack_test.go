@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -110,3 +111,30 @@ type callback struct{ failed *atomic.Int64 }
 
 func (c callback) Success(rudder.Message)        {}
 func (c callback) Failure(rudder.Message, error) { c.failed.Add(1) }
+
+// TestBeacon: RudderStack's browser SDK in beacon mode posts text/plain
+// batches to /beacon/v1/batch with the write key in the query string.
+func TestBeacon(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	body := `{"batch":[{"type":"track","anonymousId":"a1","event":"Beaconed","channel":"web"}],"sentAt":"2026-11-24T10:00:00.000Z"}`
+	for _, tt := range []struct {
+		query   string
+		code    int
+		errCode string
+	}{
+		{"?writeKey=" + webKey, 200, ""},
+		{"?writeKey=wk_wrong_1234567890", 401, "invalid_write_key"},
+		{"", 401, "missing_write_key"},
+	} {
+		req, _ := http.NewRequest("POST", b.srv.URL+"/beacon/v1/batch"+tt.query, strings.NewReader(body))
+		req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+		code, m, _ := do(t, req)
+		if code != tt.code || errCode(m) != tt.errCode {
+			t.Errorf("beacon%s: %d %v, want %d %s", tt.query, code, m, tt.code, tt.errCode)
+		}
+	}
+	if evs := b.events(t, "acme"); len(evs) != 1 || evs[0]["event"] != "Beaconed" {
+		t.Fatalf("log: %v", evs)
+	}
+}

@@ -74,6 +74,9 @@ func (s *Server) routes() {
 	// Tracking API (Segment's paths plus analytics-next's short forms).
 	s.handle("POST /v1/{call}", "track", s.handleTrack)
 	s.handle("OPTIONS /v1/{call}", "preflight", s.handlePreflight)
+	// RudderStack's browser SDK in beacon mode: the write key in the query.
+	s.handle("POST /beacon/v1/batch", "track", s.handleBeacon)
+	s.handle("OPTIONS /beacon/v1/batch", "preflight", s.handlePreflight)
 	// Settings document loaded by analytics.js / analytics-next at start.
 	s.handle("GET /v1/projects/{writeKey}/settings", "settings", s.handleSettings)
 	s.handle("OPTIONS /v1/projects/{writeKey}/settings", "preflight", s.handlePreflight)

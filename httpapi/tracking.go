@@ -26,6 +26,19 @@ type trackResponse struct {
 	Rejected   []ingest.Rejection `json:"rejected,omitempty"`
 }
 
+// handleBeacon serves POST /beacon/v1/batch?writeKey=…, where RudderStack's
+// browser SDK sends batches with navigator.sendBeacon, which can set no
+// header: the write key comes in the query string.
+func (s *Server) handleBeacon(w http.ResponseWriter, r *http.Request) {
+	if key := r.URL.Query().Get("writeKey"); key != "" {
+		if _, _, ok := r.BasicAuth(); !ok {
+			r.SetBasicAuth(key, "")
+		}
+	}
+	r.SetPathValue("call", "batch")
+	s.handleTrack(w, r)
+}
+
 // handleTrack serves POST /v1/{identify,track,page,screen,group,alias,batch,import}
 // and analytics-next's short forms (/v1/t, /v1/i, ...).
 func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
