@@ -169,13 +169,23 @@ func (s *Server) handleDecisions(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, "read decisions", err)
 		return
 	}
+	next := ""
+	if len(ds) == limit {
+		// The cursor is a position: a full page ends before the last
+		// event's decisions, which the next page shows whole (unless one
+		// event has more decisions than a page holds).
+		last := ds[len(ds)-1].Position
+		next = strconv.FormatInt(last, 10)
+		if ds[0].Position != last {
+			for len(ds) > 0 && ds[len(ds)-1].Position == last {
+				ds = ds[:len(ds)-1]
+			}
+			next = strconv.FormatInt(last+1, 10)
+		}
+	}
 	data := make([]decisionView, len(ds))
 	for i, d := range ds {
 		data[i] = decisionView{Position: d.Position, KithID: int64(d.Profile), Identifier: d.Identifier.String(), Code: d.Code, Reason: d.Reason, At: d.At}
-	}
-	next := ""
-	if len(ds) == limit {
-		next = strconv.FormatInt(ds[len(ds)-1].Position, 10)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "next": next})
 }

@@ -434,3 +434,35 @@ func TestIdentityRulesAPI(t *testing.T) {
 		t.Fatalf("rules with a profiles:read token: %d %v", code, m)
 	}
 }
+
+// TestDecisionsPaging: pages of decisions never split one event's.
+func TestDecisionsPaging(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	batch := ""
+	for i := range 5 {
+		if i > 0 {
+			batch += ","
+		}
+		// Three blocked values per event: three decisions at one position.
+		batch += fmt.Sprintf(`{"type":"identify","userId":"0","anonymousId":"null","traits":{"email":"nope%d"}}`, i)
+	}
+	if code, m, _ := b.post(t, "/v1/batch", webKey, `{"batch":[`+batch+`]}`); code != 200 {
+		t.Fatalf("batch: %d %v", code, m)
+	}
+	b.fold(t, "acme")
+	seen, next := 0, ""
+	for range 20 {
+		code, m := b.get(t, "/v1/workspaces/acme/identity/decisions?limit=4&next="+next, debugToken)
+		if code != 200 {
+			t.Fatalf("decisions: %d %v", code, m)
+		}
+		seen += len(m["data"].([]any))
+		if next, _ = m["next"].(string); next == "" {
+			break
+		}
+	}
+	if seen != 15 {
+		t.Fatalf("paged %d decisions, want 15", seen)
+	}
+}
