@@ -65,6 +65,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	// milliseconds (7.1 ms → 2.3 ms at 200,000 profiles).
 	sw, sr, err := openDB(ctx, filepath.Join(dir, StateFileName), dbConfig{
 		migrations:    "statemigrations",
+		derived:       true,
 		writerPragmas: []string{"cache_size(-32768)"},
 		readerPragmas: []string{"cache_size(-16384)"},
 	})
@@ -82,12 +83,21 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 type dbConfig struct {
 	migrations                   string   // directory of its migrations
 	writerPragmas, readerPragmas []string // beyond the common ones
+	// derived marks a database that only holds what the log rebuilds: its
+	// commits are atomic but not fsynced (synchronous=NORMAL in WAL mode).
+	// A power loss may undo the last commits, cursor included, and folding
+	// then does them again from the log.
+	derived bool
 }
 
 // openDB opens the database file at path with one writer connection and a
 // pool of read-only ones, and applies its migrations.
 func openDB(ctx context.Context, path string, c dbConfig) (w, r *sql.DB, err error) {
-	pragmas := []string{"journal_mode(WAL)", "synchronous(FULL)", "busy_timeout(10000)", "foreign_keys(ON)", "secure_delete(ON)"}
+	sync := "synchronous(FULL)"
+	if c.derived {
+		sync = "synchronous(NORMAL)"
+	}
+	pragmas := []string{"journal_mode(WAL)", sync, "busy_timeout(10000)", "foreign_keys(ON)", "secure_delete(ON)"}
 	dsn := func(extra ...string) string {
 		v := url.Values{}
 		for _, p := range append(pragmas, extra...) {

@@ -50,6 +50,11 @@ var searchKeys = map[string]bool{"name": true, "first_name": true, "last_name": 
 // Commit applies one folded batch and moves the cursor (see store.State).
 func (s *State) Commit(ctx context.Context, c *store.Changes) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.d.NoSync != "" {
+			if _, err := tx.ExecContext(ctx, s.d.NoSync); err != nil {
+				return fmt.Errorf("commit state: %w", err)
+			}
+		}
 		res, err := s.exec(ctx, tx, `UPDATE state_leases SET position = ?, next_profile = ?
 			WHERE workspace = ? AND epoch = ? AND position = ?`, c.To, int64(c.NextProfileID), c.Workspace, c.Epoch, c.From)
 		if err != nil {

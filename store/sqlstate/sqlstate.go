@@ -25,12 +25,16 @@ type Dialect struct {
 	Numbered bool
 	// Least and Greatest are the two-argument scalar min and max functions.
 	Least, Greatest string
+	// NoSync, if set, is run first in each Commit so that the commit does
+	// not wait for its flush to disk: derived state is rebuilt from the log,
+	// and a commit lost in a crash takes its cursor move with it.
+	NoSync string
 }
 
 // Dialects of the two backends.
 var (
 	SQLite   = Dialect{Least: "min", Greatest: "max"}
-	Postgres = Dialect{Numbered: true, Least: "LEAST", Greatest: "GREATEST"}
+	Postgres = Dialect{Numbered: true, Least: "LEAST", Greatest: "GREATEST", NoSync: "SET LOCAL synchronous_commit = off"}
 )
 
 // State implements store.State on a database that has the state schema.
