@@ -75,7 +75,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		// Printed once: only the key's hash is stored.
 		fmt.Fprintf(stdout, "New write key for workspace %q, source %q (shown only once, keep it):\n\n    %s\n\n", k.Workspace, k.Source, k.Key)
 		if k.AdminToken != "" {
-			fmt.Fprintf(stdout, "New admin token for workspace %q (reads the log; shown only once, keep it):\n\n    %s\n\n", k.Workspace, k.AdminToken)
+			fmt.Fprintf(stdout, "New admin token for workspace %q (reads the log and profiles; shown only once, keep it):\n\n    %s\n\n", k.Workspace, k.AdminToken)
 		}
 	}
 
