@@ -66,8 +66,10 @@ func NewGraph(c *Compiled, next store.ProfileID) *Graph {
 }
 
 // Block makes the graph ignore an identifier from now on (an admin's
-// correction); Unblock lets it link again.
-func (g *Graph) Block(id store.Identifier)   { g.blocked[id] = true }
+// correction).
+func (g *Graph) Block(id store.Identifier) { g.blocked[id] = true }
+
+// Unblock ends a Block: the identifier may link again.
 func (g *Graph) Unblock(id store.Identifier) { delete(g.blocked, id) }
 
 // Blocked reports whether an admin blocked an identifier.
