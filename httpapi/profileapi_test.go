@@ -452,6 +452,12 @@ func TestProfileAPIReadsState(t *testing.T) {
 				t.Fatalf("%v, want %v", ids, s.adaIDs)
 			}
 		}},
+		{"cursor url is the escaped path", func(t *testing.T) {
+			_, m := b.call(t, acmeUsers+"email:%20ADA@example.com/traits", deskToken)
+			if u := m["cursor"].(map[string]any)["url"]; u != "/v1/spaces/acme/collections/users/profiles/email:%20ADA@example.com/traits" {
+				t.Fatalf("cursor url %q", u)
+			}
+		}},
 		{"metadata with merges", func(t *testing.T) {
 			code, m := b.call(t, acmeUsers+"user_id:ada/metadata", deskToken)
 			md := m["metadata"].(map[string]any)
@@ -498,6 +504,58 @@ func TestProfileAPIReadsState(t *testing.T) {
 			}
 			if !slices.Equal(users, s.accountUser) {
 				t.Fatalf("%v, want %v", users, s.accountUser)
+			}
+		}},
+		{"links of an account paged to the end", func(t *testing.T) {
+			var users []store.ProfileID
+			pages := b.pages(t, acmeAccounts+"group_id:acme-corp/links?limit=5")
+			for _, p := range pages {
+				for _, l := range items(p) {
+					users = append(users, store.ProfileID(l["kith_id"].(float64)))
+				}
+			}
+			if len(pages) != 3 || !slices.Equal(users, s.accountUser) {
+				t.Fatalf("%d pages: %v, want %v", len(pages), users, s.accountUser)
+			}
+		}},
+		{"has_more is false on a full last page", func(t *testing.T) {
+			for _, tt := range []struct {
+				path  string
+				pages int
+			}{
+				{acmeUsers + "user_id:ada/events?limit=13", 2},
+				{acmeUsers + "user_id:ada/traits/plan/history?limit=3", 1},
+				{acmeUsers + "user_id:ada/traits?limit=5", 3},
+				{acmeUsers + "user_id:ada/external_ids?limit=13", 2},
+				{acmeAccounts + "group_id:acme-corp/links?limit=13", 1},
+				{acmeSearch + "q=person&limit=4", 3},
+				{acmeSearch + "identifier=user_id:ada", 1},
+			} {
+				if got := len(b.pages(t, tt.path)); got != tt.pages {
+					t.Errorf("%s: %d pages, want %d", tt.path, got, tt.pages)
+				}
+			}
+		}},
+		{"Segment's fields", func(t *testing.T) {
+			_, m := b.call(t, acmeUsers+"user_id:ada/traits?verbose=true&include=plan", deskToken)
+			plan := m["traits"].(map[string]any)["plan"].(map[string]any)
+			if plan["source_id"] != "web" || plan["updated_at"] != s.t0.Add(3*time.Minute).Format(time.RFC3339) {
+				t.Errorf("verbose trait %v", plan)
+			}
+			_, m = b.call(t, acmeUsers+"user_id:ada/external_ids?include=user_id,email", deskToken)
+			var ids []string
+			for _, e := range items(m) {
+				ids = append(ids, fmt.Sprint(e["type"], ":", e["id"]))
+				if e["source_id"] != "web" {
+					t.Errorf("external id %v", e)
+				}
+			}
+			if !slices.Equal(ids, []string{"email:ada@example.com", "user_id:ada"}) {
+				t.Errorf("external_ids include: %v", ids)
+			}
+			_, m = b.call(t, acmeUsers+"user_id:ada/metadata", deskToken)
+			if v, ok := m["metadata"].(map[string]any)["expires_at"]; !ok || v != nil {
+				t.Errorf("metadata %v", m)
 			}
 		}},
 		{"account traits and metadata", func(t *testing.T) {
@@ -667,6 +725,8 @@ func TestProfileAPIBadInput(t *testing.T) {
 		{"events cursor zero", acmeUsers + "user_id:ada/events?next=0", 400, "invalid_cursor"},
 		{"history cursor not a position", acmeUsers + "user_id:ada/traits/plan/history?next=x", 400, "invalid_cursor"},
 		{"external_ids cursor not held", acmeUsers + "user_id:ada/external_ids?next=user_id:bob", 400, "invalid_cursor"},
+		{"links cursor not a link", acmeAccounts + "group_id:acme-corp/links?next=2", 400, "invalid_cursor"},
+		{"links cursor not a number", acmeAccounts + "group_id:acme-corp/links?next=x", 400, "invalid_cursor"},
 		{"search without a mode", acmeSearch + "limit=5", 400, "invalid_search"},
 		{"search with two modes", acmeSearch + "q=ada&identifier=user_id:ada", 400, "invalid_search"},
 		{"search with all modes", acmeSearch + "q=a&identifier=user_id:a&trait=a:b&trait_prefix=a:b", 400, "invalid_search"},

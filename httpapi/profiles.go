@@ -148,15 +148,22 @@ type cursor struct {
 }
 
 func pageCursor(r *http.Request, next string) cursor {
-	return cursor{URL: r.URL.Path, HasMore: next != "", Next: next}
+	return cursor{URL: r.URL.EscapedPath(), HasMore: next != "", Next: next}
 }
 
-// traitView is a trait with where it came from (verbose=true).
+// traitView is a trait with where it came from (verbose=true). SourceID
+// and UpdatedAt are Segment's names; Source and Timestamp Kith's.
 type traitView struct {
 	Value     json.RawMessage `json:"value"`
+	SourceID  string          `json:"source_id"`
+	UpdatedAt time.Time       `json:"updated_at"`
 	Source    string          `json:"source"`
 	Timestamp time.Time       `json:"timestamp"`
 	Position  int64           `json:"position"`
+}
+
+func viewTrait(value json.RawMessage, source string, ts time.Time, position int64) traitView {
+	return traitView{Value: value, SourceID: source, UpdatedAt: ts, Source: source, Timestamp: ts, Position: position}
 }
 
 func (s *Server) handleTraits(w http.ResponseWriter, r *http.Request, pr *profileRequest) {
@@ -185,7 +192,7 @@ func (s *Server) handleTraits(w http.ResponseWriter, r *http.Request, pr *profil
 	out := make(map[string]any, len(page))
 	for _, t := range page {
 		if verbose {
-			out[t.Key] = traitView{Value: t.Value, Source: t.Source, Timestamp: t.Timestamp, Position: t.Position}
+			out[t.Key] = viewTrait(t.Value, t.Source, t.Timestamp, t.Position)
 		} else {
 			out[t.Key] = t.Value
 		}
@@ -198,18 +205,20 @@ func (s *Server) handleTraitHistory(w http.ResponseWriter, r *http.Request, pr *
 	if !ok {
 		return
 	}
-	hist, err := s.st.TraitHistory(r.Context(), pr.ws, pr.profile.ID, r.PathValue("key"), before, pr.limit)
+	// One more than a page says whether another page follows.
+	hist, err := s.st.TraitHistory(r.Context(), pr.ws, pr.profile.ID, r.PathValue("key"), before, pr.limit+1)
 	if err != nil {
 		s.storeError(w, "read trait history", err)
 		return
 	}
+	next := ""
+	if len(hist) > pr.limit {
+		hist = hist[:pr.limit]
+		next = strconv.FormatInt(hist[len(hist)-1].Position, 10)
+	}
 	data := make([]traitView, len(hist))
 	for i, h := range hist {
-		data[i] = traitView{Value: h.Value, Source: h.Source, Timestamp: h.Timestamp, Position: h.Position}
-	}
-	next := ""
-	if len(hist) == pr.limit {
-		next = strconv.FormatInt(hist[len(hist)-1].Position, 10)
+		data[i] = viewTrait(h.Value, h.Source, h.Timestamp, h.Position)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": pageCursor(r, next)})
 }
@@ -247,10 +256,16 @@ func (s *Server) handleProfileEvents(w http.ResponseWriter, r *http.Request, pr 
 	if !ok {
 		return
 	}
-	positions, err := s.st.Timeline(r.Context(), pr.ws, pr.profile.ID, before, pr.limit)
+	// One more than a page says whether another page follows.
+	positions, err := s.st.Timeline(r.Context(), pr.ws, pr.profile.ID, before, pr.limit+1)
 	if err != nil {
 		s.storeError(w, "read the timeline", err)
 		return
+	}
+	next := ""
+	if len(positions) > pr.limit {
+		positions = positions[:pr.limit]
+		next = strconv.FormatInt(positions[len(positions)-1], 10)
 	}
 	data := []profileEvent{}
 	if len(positions) > 0 {
@@ -274,10 +289,6 @@ func (s *Server) handleProfileEvents(w http.ResponseWriter, r *http.Request, pr 
 			data = append(data, pe)
 		}
 	}
-	next := ""
-	if len(positions) == pr.limit {
-		next = strconv.FormatInt(positions[len(positions)-1], 10)
-	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": pageCursor(r, next)})
 }
 
@@ -285,18 +296,40 @@ func (s *Server) handleProfileEvents(w http.ResponseWriter, r *http.Request, pr 
 type externalID struct {
 	ID         string    `json:"id"`
 	Type       string    `json:"type"`
+	SourceID   string    `json:"source_id"`
 	Collection string    `json:"collection"`
 	CreatedAt  time.Time `json:"created_at"`
 	Encoding   string    `json:"encoding"`
 	Position   int64     `json:"position"`
 }
 
-func externalIDs(hs []store.HeldIdentifier, collection string) []externalID {
+// externalIDs renders identifiers, each with the source of the event that
+// added it (read from the log in one query; "" once retention removed it).
+func (s *Server) externalIDs(ctx context.Context, ws string, hs []store.HeldIdentifier, collection string) ([]externalID, error) {
 	out := make([]externalID, len(hs))
+	positions := make([]int64, 0, len(hs))
 	for i, h := range hs {
 		out[i] = externalID{ID: h.Value, Type: h.Type, Collection: collection, CreatedAt: h.AddedAt, Encoding: "none", Position: h.Position}
+		positions = append(positions, h.Position)
 	}
-	return out
+	slices.Sort(positions)
+	positions = slices.Compact(positions)
+	sources := make(map[int64]string, len(positions))
+	for len(positions) > 0 {
+		chunk := positions[:min(len(positions), 1000)]
+		positions = positions[len(chunk):]
+		events, err := s.st.Read(ctx, store.LogQuery{Workspace: ws, Positions: chunk, Limit: len(chunk)})
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range events {
+			sources[e.Position] = e.Source
+		}
+	}
+	for i := range out {
+		out[i].SourceID = sources[out[i].Position]
+	}
+	return out, nil
 }
 
 func (s *Server) handleExternalIDs(w http.ResponseWriter, r *http.Request, pr *profileRequest) {
@@ -304,6 +337,10 @@ func (s *Server) handleExternalIDs(w http.ResponseWriter, r *http.Request, pr *p
 	if err != nil {
 		s.storeError(w, "read identifiers", err)
 		return
+	}
+	if inc := r.URL.Query().Get("include"); inc != "" {
+		types := strings.Split(inc, ",")
+		ids = slices.DeleteFunc(ids, func(h store.HeldIdentifier) bool { return !slices.Contains(types, h.Type) })
 	}
 	start := 0
 	if pr.next != "" {
@@ -318,7 +355,12 @@ func (s *Server) handleExternalIDs(w http.ResponseWriter, r *http.Request, pr *p
 	if start+pr.limit < len(ids) {
 		next = page[len(page)-1].String()
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": externalIDs(page, pr.collection), "cursor": pageCursor(r, next)})
+	data, err := s.externalIDs(r.Context(), pr.ws, page, pr.collection)
+	if err != nil {
+		s.storeError(w, "read identifiers", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": pageCursor(r, next)})
 }
 
 func (s *Server) handleLinks(w http.ResponseWriter, r *http.Request, pr *profileRequest) {
@@ -327,28 +369,46 @@ func (s *Server) handleLinks(w http.ResponseWriter, r *http.Request, pr *profile
 		s.storeError(w, "read links", err)
 		return
 	}
+	other, to := func(l store.Link) store.ProfileID { return l.Account }, "accounts"
+	if pr.profile.Kind == store.KindAccount {
+		other, to = func(l store.Link) store.ProfileID { return l.User }, "users"
+	}
+	start := 0
+	if pr.next != "" {
+		after, err := strconv.ParseInt(pr.next, 10, 64)
+		if err == nil {
+			start = slices.IndexFunc(links, func(l store.Link) bool { return int64(other(l)) == after }) + 1
+		}
+		if start == 0 {
+			writeError(w, http.StatusBadRequest, "invalid_cursor", "next must be the cursor.next of an earlier page")
+			return
+		}
+	}
+	page := links[start:min(start+pr.limit, len(links))]
+	next := ""
+	if start+pr.limit < len(links) {
+		next = strconv.FormatInt(int64(other(page[len(page)-1])), 10)
+	}
 	type link struct {
 		ToCollection string       `json:"to_collection"`
 		KithID       int64        `json:"kith_id"`
 		ExternalIDs  []externalID `json:"external_ids"`
 	}
-	data := []link{}
-	for _, l := range links {
-		other, to := l.Account, "accounts"
-		if pr.profile.Kind == store.KindAccount {
-			other, to = l.User, "users"
-		}
-		ids, err := s.st.Identifiers(r.Context(), pr.ws, other)
+	data := make([]link, 0, len(page))
+	for _, l := range page {
+		ids, err := s.st.Identifiers(r.Context(), pr.ws, other(l))
 		if err != nil {
 			s.storeError(w, "read links", err)
 			return
 		}
-		data = append(data, link{ToCollection: to, KithID: int64(other), ExternalIDs: externalIDs(ids, to)})
-		if len(data) == pr.limit {
-			break
+		views, err := s.externalIDs(r.Context(), pr.ws, ids, to)
+		if err != nil {
+			s.storeError(w, "read links", err)
+			return
 		}
+		data = append(data, link{ToCollection: to, KithID: int64(other(l)), ExternalIDs: views})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": pageCursor(r, "")})
+	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": pageCursor(r, next)})
 }
 
 func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request, pr *profileRequest) {
@@ -369,7 +429,7 @@ func (s *Server) handleMetadata(w http.ResponseWriter, r *http.Request, pr *prof
 	}
 	p := pr.profile
 	writeJSON(w, http.StatusOK, map[string]any{"metadata": map[string]any{
-		"kith_id": int64(p.ID), "collection": pr.collection, "created_at": p.FirstSeen, "updated_at": p.LastSeen,
+		"kith_id": int64(p.ID), "collection": pr.collection, "created_at": p.FirstSeen, "updated_at": p.LastSeen, "expires_at": nil,
 		"events": p.Events, "merged_from": mv,
 	}})
 }
@@ -409,7 +469,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	q.Limit = limit
+	q.Limit = limit + 1 // one more than a page says whether another page follows
 	if n := qv.Get("next"); n != "" {
 		after, err := strconv.ParseInt(n, 10, 64)
 		if err != nil || after < 1 {
@@ -423,6 +483,11 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, "search profiles", err)
 		return
 	}
+	next := ""
+	if len(found) > limit {
+		found = found[:limit]
+		next = strconv.FormatInt(int64(found[len(found)-1].ID), 10)
+	}
 	data := make([]searchResult, 0, len(found))
 	for _, p := range found {
 		traits, err := s.st.Traits(r.Context(), ws, p.ID, summaryTraits)
@@ -435,10 +500,6 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request) {
 			res.Traits[t.Key] = t.Value
 		}
 		data = append(data, res)
-	}
-	next := ""
-	if len(found) == limit {
-		next = strconv.FormatInt(int64(found[len(found)-1].ID), 10)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": pageCursor(r, next)})
 }
