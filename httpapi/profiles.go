@@ -342,18 +342,10 @@ func (s *Server) handleExternalIDs(w http.ResponseWriter, r *http.Request, pr *p
 		types := strings.Split(inc, ",")
 		ids = slices.DeleteFunc(ids, func(h store.HeldIdentifier) bool { return !slices.Contains(types, h.Type) })
 	}
-	start := 0
-	if pr.next != "" {
-		start = slices.IndexFunc(ids, func(h store.HeldIdentifier) bool { return h.String() == pr.next }) + 1
-		if start == 0 {
-			writeError(w, http.StatusBadRequest, "invalid_cursor", "next must be the cursor.next of an earlier page")
-			return
-		}
-	}
-	page := ids[start:min(start+pr.limit, len(ids))]
-	next := ""
-	if start+pr.limit < len(ids) {
-		next = page[len(page)-1].String()
+	page, next, ok := pageAfter(ids, pr.next, pr.limit, store.HeldIdentifier.String)
+	if !ok {
+		writeError(w, http.StatusBadRequest, "invalid_cursor", "next must be the cursor.next of an earlier page")
+		return
 	}
 	data, err := s.externalIDs(r.Context(), pr.ws, page, pr.collection)
 	if err != nil {
@@ -361,6 +353,24 @@ func (s *Server) handleExternalIDs(w http.ResponseWriter, r *http.Request, pr *p
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": pageCursor(r, next)})
+}
+
+// pageAfter pages a list held in memory: at most limit items after the one
+// whose key is next (from the start when next is empty), and the key of the
+// page's last item when more follow. ok is false when next names no item.
+func pageAfter[T any](items []T, next string, limit int, key func(T) string) (page []T, cursor string, ok bool) {
+	start := 0
+	if next != "" {
+		start = slices.IndexFunc(items, func(x T) bool { return key(x) == next }) + 1
+		if start == 0 {
+			return nil, "", false
+		}
+	}
+	page = items[start:min(start+limit, len(items))]
+	if start+limit < len(items) {
+		cursor = key(page[len(page)-1])
+	}
+	return page, cursor, true
 }
 
 func (s *Server) handleLinks(w http.ResponseWriter, r *http.Request, pr *profileRequest) {
@@ -373,21 +383,10 @@ func (s *Server) handleLinks(w http.ResponseWriter, r *http.Request, pr *profile
 	if pr.profile.Kind == store.KindAccount {
 		other, to = func(l store.Link) store.ProfileID { return l.User }, "users"
 	}
-	start := 0
-	if pr.next != "" {
-		after, err := strconv.ParseInt(pr.next, 10, 64)
-		if err == nil {
-			start = slices.IndexFunc(links, func(l store.Link) bool { return int64(other(l)) == after }) + 1
-		}
-		if start == 0 {
-			writeError(w, http.StatusBadRequest, "invalid_cursor", "next must be the cursor.next of an earlier page")
-			return
-		}
-	}
-	page := links[start:min(start+pr.limit, len(links))]
-	next := ""
-	if start+pr.limit < len(links) {
-		next = strconv.FormatInt(int64(other(page[len(page)-1])), 10)
+	page, next, ok := pageAfter(links, pr.next, pr.limit, func(l store.Link) string { return strconv.FormatInt(int64(other(l)), 10) })
+	if !ok {
+		writeError(w, http.StatusBadRequest, "invalid_cursor", "next must be the cursor.next of an earlier page")
+		return
 	}
 	type link struct {
 		ToCollection string       `json:"to_collection"`
