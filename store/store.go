@@ -180,6 +180,10 @@ type Registry interface {
 	PutWorkspace(ctx context.Context, w Workspace) error
 	Workspaces(ctx context.Context) ([]Workspace, error)
 	PutSource(ctx context.Context, s Source) error
+	// AddSource stores s unless its workspace already has a source of that
+	// slug, and reports whether it stored it (so that of several nodes
+	// creating the same source at once, exactly one does).
+	AddSource(ctx context.Context, s Source) (bool, error)
 	Sources(ctx context.Context) ([]Source, error)
 	DeleteSource(ctx context.Context, workspace, slug string) error
 	PutToken(ctx context.Context, t Token) error

@@ -200,9 +200,12 @@ func (r *Registry) ensureDefault(ctx context.Context, st store.Registry) ([]NewK
 		return nil, nil
 	}
 	key := newWriteKey()
-	err = st.PutSource(ctx, store.Source{Workspace: DefaultWorkspace, Slug: DefaultSource, KeyHash: r.Hash(key), Settings: encodeSource(config.Source{})})
+	added, err := st.AddSource(ctx, store.Source{Workspace: DefaultWorkspace, Slug: DefaultSource, KeyHash: r.Hash(key), Settings: encodeSource(config.Source{})})
 	if err != nil {
 		return nil, fmt.Errorf("ensure default source: %w", err)
+	}
+	if !added {
+		return nil, nil // another node starting at the same time created it and printed its key
 	}
 	token := "tok_" + strings.TrimPrefix(newWriteKey(), "wk_")
 	err = st.PutToken(ctx, store.Token{Workspace: DefaultWorkspace, Name: "admin", Hash: r.Hash(token), Scopes: []string{config.ScopeAdmin}})

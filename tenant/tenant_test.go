@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -545,5 +546,37 @@ func TestFromStoreDefaults(t *testing.T) {
 	ws[0] = nil // the caller's copy
 	if reg.Workspaces()[0] == nil {
 		t.Error("Workspaces() returned the registry's own slice")
+	}
+}
+
+// TestFirstStartOnTwoNodesAtOnce: nodes starting together on one empty
+// store print one write key between them, and it works on every node.
+func TestFirstStartOnTwoNodesAtOnce(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	regs := make([]*tenant.Registry, 4)
+	keys := make([][]tenant.NewKey, 4)
+	var wg sync.WaitGroup
+	for i := range regs {
+		wg.Go(func() {
+			var err error
+			regs[i], keys[i], err = tenant.Load(b.ctx, b.st, nil)
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	var printed []tenant.NewKey
+	for _, k := range keys {
+		printed = append(printed, k...)
+	}
+	if len(printed) != 1 {
+		t.Fatalf("%d nodes printed a write key, want exactly 1: %+v", len(printed), printed)
+	}
+	for i, r := range regs {
+		if _, ok := r.SourceForKey(printed[0].Key); !ok {
+			t.Errorf("node %d does not accept the printed write key", i)
+		}
 	}
 }

@@ -74,6 +74,16 @@ func (s *Store) PutSource(ctx context.Context, src store.Source) error {
 	return nil
 }
 
+// AddSource stores src unless the slug is taken; see store.Registry.
+func (s *Store) AddSource(ctx context.Context, src store.Source) (bool, error) {
+	n, err := s.exec(ctx, `INSERT INTO sources (workspace, slug, key_hash, settings) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (workspace, slug) DO NOTHING`, src.Workspace, src.Slug, src.KeyHash, []byte(src.Settings))
+	if err != nil {
+		return false, fmt.Errorf("add source %q/%q: %w", src.Workspace, src.Slug, err)
+	}
+	return n == 1, nil
+}
+
 // Sources returns all sources ordered by workspace and slug.
 func (s *Store) Sources(ctx context.Context) ([]store.Source, error) {
 	rows, _ := s.pool.Query(ctx, `SELECT workspace, slug, key_hash, settings FROM sources ORDER BY workspace COLLATE "C", slug COLLATE "C"`)

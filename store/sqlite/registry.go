@@ -61,6 +61,13 @@ func (s *Store) PutSource(ctx context.Context, src store.Source) error {
 	return err
 }
 
+// AddSource stores src unless the slug is taken; see store.Registry.
+func (s *Store) AddSource(ctx context.Context, src store.Source) (bool, error) {
+	n, err := s.exec(ctx, "add source", `INSERT INTO sources (workspace, slug, key_hash, settings) VALUES (?, ?, ?, ?)
+		ON CONFLICT (workspace, slug) DO NOTHING`, src.Workspace, src.Slug, src.KeyHash, []byte(src.Settings))
+	return n == 1, err
+}
+
 // Sources returns all sources ordered by workspace and slug.
 func (s *Store) Sources(ctx context.Context) ([]store.Source, error) {
 	var out []store.Source

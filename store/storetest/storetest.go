@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -258,6 +259,41 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 		if err := st.DeleteQuarantined(ctx, w, id); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("delete after replay: %v", err)
+		}
+	})
+
+	t.Run("AddSourceOnce", func(t *testing.T) {
+		t.Parallel()
+		w := ws()
+		other := open(t)
+		var wg sync.WaitGroup
+		added := make([]bool, 8)
+		for i := range added {
+			h := st
+			if i%2 == 1 {
+				h = other
+			}
+			wg.Go(func() {
+				ok, err := h.AddSource(ctx, store.Source{Workspace: w, Slug: "default", KeyHash: []byte{byte(i)}})
+				if err != nil {
+					t.Error(err)
+				}
+				added[i] = ok
+			})
+		}
+		wg.Wait()
+		winner := slices.Index(added, true)
+		if n := len(slices.DeleteFunc(slices.Clone(added), func(b bool) bool { return !b })); n != 1 {
+			t.Fatalf("%d of 8 concurrent AddSource calls stored the source, want exactly 1", n)
+		}
+		srcs, err := st.Sources(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range srcs {
+			if s.Workspace == w && (s.Slug != "default" || len(s.KeyHash) != 1 || s.KeyHash[0] != byte(winner)) {
+				t.Fatalf("stored %+v, want the winner's (%d)", s, winner)
+			}
 		}
 	})
 
