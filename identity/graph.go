@@ -1,7 +1,9 @@
 package identity
 
 import (
+	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -10,28 +12,62 @@ import (
 )
 
 // Graph is the identity graph of one workspace: which profile holds which
-// identifier. It is not safe for concurrent use; the processor owns one per
-// workspace it folds.
+// identifier, how often each profile was merged into, and the identifiers
+// an admin blocked. It is not safe for concurrent use; the processor owns
+// one per workspace it folds.
+//
+// Identifiers are interned: a held identifier costs about 50 bytes plus its
+// value, in memory the garbage collector does not scan.
 type Graph struct {
-	c      *Compiled
-	owner  map[store.Identifier]store.ProfileID
-	held   map[store.ProfileID][]holding
-	merges map[store.ProfileID]int
-	types  map[string]string // interned identifier types
-	next   store.ProfileID
+	c       *Compiled
+	in      interned
+	types   []typeInfo
+	typeIdx map[string]uint32
+	slots   []profile // index 0 is unused: slot 0 means "no profile"
+	free    []uint32
+	slotOf  map[store.ProfileID]uint32
+	next    store.ProfileID
 	// blocked are identifiers an admin blocked (control events), ignored
 	// are identifiers left out while a profile is rebuilt, reuse are ids
 	// to allocate before new ones (a rebuilt profile keeps its id).
 	blocked map[store.Identifier]bool
 	ignored map[store.Identifier]bool
 	reuse   []store.ProfileID
+
+	// Scratch space of Resolve, kept to avoid allocating per event.
+	cands   []cand
+	owners  []uint32
+	counts  []typeCount // indexed like types
+	touched []uint32
 }
 
-// holding is an identifier a profile holds, with when it was added.
-type holding struct {
-	id  store.Identifier
-	pos int64
-	at  int64 // receivedAt, Unix nanoseconds
+// typeInfo is an interned identifier type and its limit.
+type typeInfo struct {
+	name  string
+	limit Limit
+}
+
+// profile is a profile's slot: its id, its identifiers as a linked list in
+// the order they were attached, and its merge count.
+type profile struct {
+	id         store.ProfileID
+	head, tail uint32
+	n          int32
+	merges     int32
+}
+
+// cand is an identifier of the event being resolved.
+type cand struct {
+	id   store.Identifier
+	typ  uint32 // interned type
+	idx  uint32 // interned identifier, 0 if never seen
+	slot uint32 // holding profile slot, 0 if none
+}
+
+// typeCount counts one type's values while a change is checked.
+type typeCount struct {
+	on                  bool // listed in Graph.touched
+	add, cur, sum, peak int32
 }
 
 // Outcome is what resolving one event did to the graph.
@@ -41,24 +77,26 @@ type Outcome struct {
 	Profile store.ProfileID
 	// Created reports that Profile was created by this event.
 	Created bool
-	// Added are identifiers newly attached to Profile.
+	// Added are identifiers newly attached to Profile, with the event's
+	// position and receivedAt.
 	Added []store.HeldIdentifier
-	// Merges are the profiles merged into Profile (the older id is kept).
+	// Merges are the profiles merged into Profile (the older id is kept),
+	// in the order they were merged.
 	Merges []store.Merge
 	// Decisions record identifiers the event carried but that were not
 	// used: blocked or malformed values, and values dropped to respect a
-	// limit or a cap.
+	// limit or a cap. Each has Profile set to the event's profile.
 	Decisions []store.Decision
 }
 
-// NewGraph returns an empty graph that allocates profile ids from next on.
+// NewGraph returns an empty graph that allocates profile ids from next on
+// (at least 1).
 func NewGraph(c *Compiled, next store.ProfileID) *Graph {
 	return &Graph{
 		c:       c,
-		owner:   map[store.Identifier]store.ProfileID{},
-		held:    map[store.ProfileID][]holding{},
-		merges:  map[store.ProfileID]int{},
-		types:   map[string]string{},
+		typeIdx: map[string]uint32{},
+		slots:   make([]profile, 1, 1024),
+		slotOf:  map[store.ProfileID]uint32{},
 		next:    max(next, 1),
 		blocked: map[store.Identifier]bool{},
 		ignored: map[store.Identifier]bool{},
@@ -81,11 +119,13 @@ func (g *Graph) Blocked(id store.Identifier) bool { return g.blocked[id] }
 // then the ids in reuse (an undone merge gives the merged-away profile its
 // id back).
 func (g *Graph) Dissolve(p store.ProfileID, reuse ...store.ProfileID) {
-	for _, h := range g.held[p] {
-		delete(g.owner, h.id)
+	if s, ok := g.slotOf[p]; ok {
+		for i := g.slots[s].head; i != 0; {
+			r := g.in.rec(i)
+			i, r.slot, r.next = r.next, 0, 0
+		}
+		g.freeSlot(s)
 	}
-	delete(g.held, p)
-	delete(g.merges, p)
 	g.reuse = append(append(g.reuse, p), reuse...)
 }
 
@@ -104,74 +144,122 @@ func (g *Graph) EndRebuild() {
 	g.reuse = g.reuse[:0]
 }
 
-// Load adds an identifier held by a profile, as stored.
+// Load adds an identifier held by a profile, as stored. Loading is
+// order-independent except for the order Holdings lists identifiers in.
 func (g *Graph) Load(h store.HeldIdentifier) {
-	g.attach(h.Profile, h.Identifier, h.Position, h.AddedAt)
-	if h.Profile >= g.next {
-		g.next = h.Profile + 1
+	t := g.typeOf(h.Type)
+	i := g.in.find(t, h.Value)
+	if i == 0 {
+		i = g.in.add(t, h.Value)
+	} else if g.in.rec(i).slot != 0 {
+		g.detach(i)
 	}
+	s, ok := g.slotOf[h.Profile]
+	if !ok {
+		s = g.newSlot(h.Profile)
+	}
+	g.attach(s, i, h.Position, nanos(h.AddedAt))
+	g.next = max(g.next, h.Profile+1)
 }
 
 // LoadMerges sets the number of merges into a profile, as stored.
-func (g *Graph) LoadMerges(p store.ProfileID, n int) { g.merges[p] = n }
+func (g *Graph) LoadMerges(p store.ProfileID, n int) {
+	s, ok := g.slotOf[p]
+	if !ok {
+		s = g.newSlot(p)
+		g.next = max(g.next, p+1)
+	}
+	g.slots[s].merges = int32(min(n, math.MaxInt32))
+}
 
 // Next returns the next profile id the graph will allocate.
 func (g *Graph) Next() store.ProfileID { return g.next }
 
-// Owner returns the profile holding an identifier.
+// Owner returns the profile holding an identifier (given normalized, as
+// Extract or Compiled.Normalize return it).
 func (g *Graph) Owner(id store.Identifier) (store.ProfileID, bool) {
-	p, ok := g.owner[id]
-	return p, ok
+	i := g.find(id)
+	if i == 0 || g.in.rec(i).slot == 0 {
+		return 0, false
+	}
+	return g.slots[g.in.rec(i).slot].id, true
 }
 
-// Holdings returns the identifiers a profile holds, in the order added.
+// Holdings returns the identifiers a profile holds, in the order they were
+// attached (a merged profile's after the surviving profile's).
 func (g *Graph) Holdings(p store.ProfileID) []store.HeldIdentifier {
-	hs := g.held[p]
-	out := make([]store.HeldIdentifier, len(hs))
-	for i, h := range hs {
-		out[i] = store.HeldIdentifier{Identifier: h.id, Profile: p, Position: h.pos, AddedAt: time.Unix(0, h.at).UTC()}
+	s, ok := g.slotOf[p]
+	if !ok {
+		return nil
+	}
+	out := make([]store.HeldIdentifier, 0, g.slots[s].n)
+	for i := g.slots[s].head; i != 0; i = g.in.rec(i).next {
+		r := g.in.rec(i)
+		out = append(out, store.HeldIdentifier{
+			Identifier: store.Identifier{Type: g.types[r.typ].name, Value: string(g.in.value(i))},
+			Profile:    p, Position: r.pos, AddedAt: fromNanos(r.at),
+		})
 	}
 	return out
 }
 
-// Remove detaches an identifier from its profile (an admin's correction).
-// It returns the profile that held it.
+// Remove detaches an identifier from its profile (an admin's correction;
+// the processor then rebuilds the profile). It returns the profile that
+// held it. A later event may attach the identifier again.
 func (g *Graph) Remove(id store.Identifier) (store.ProfileID, bool) {
-	p, ok := g.owner[id]
-	if !ok {
+	i := g.find(id)
+	if i == 0 || g.in.rec(i).slot == 0 {
 		return 0, false
 	}
-	delete(g.owner, id)
-	g.held[p] = slices.DeleteFunc(g.held[p], func(h holding) bool { return h.id == id })
-	if len(g.held[p]) == 0 {
-		delete(g.held, p)
-	}
+	p := g.slots[g.in.rec(i).slot].id
+	g.detach(i)
 	return p, true
 }
 
-// Account returns the account profile keyed by a group id, creating it if
-// needed. Accounts are never merged.
+// Account returns the account profile keyed by a group id (identifier type
+// group_id, trimmed), creating it if needed. Accounts are never merged,
+// and limits and caps do not apply to them. An empty group id gives 0.
 func (g *Graph) Account(groupID string, ev *store.Event) (p store.ProfileID, created bool) {
-	id := store.Identifier{Type: GroupID, Value: strings.TrimSpace(groupID)}
-	if id.Value == "" {
+	v := strings.TrimSpace(groupID)
+	if v == "" {
 		return 0, false
 	}
-	if p, ok := g.owner[id]; ok {
-		return p, false
+	t := g.typeOf(GroupID)
+	i := g.in.find(t, v)
+	if i != 0 && g.in.rec(i).slot != 0 {
+		return g.slots[g.in.rec(i).slot].id, false
+	}
+	if i == 0 {
+		i = g.in.add(t, v)
 	}
 	p = g.alloc()
-	g.attach(p, id, ev.Position, ev.ReceivedAt)
+	g.attach(g.newSlot(p), i, ev.Position, nanos(ev.ReceivedAt))
 	return p, true
 }
 
-// Resolve applies an event's identifiers to the graph: it finds the
-// profiles holding any of them, merges those into the oldest, and attaches
-// the new ones — unless that would break a limit or a cap, in which case
-// the event's lowest-priority identifier is dropped (and the decision
-// recorded) and matching starts again.
+// Resolve applies an event's identifiers to the graph and reports what
+// changed. It finds the profiles holding any of the identifiers: none
+// creates a profile; one takes the event and its new identifiers; several
+// are merged into the oldest (smallest id). Unless that would break a rule:
+// when attaching the new identifiers or merging the profiles would make a
+// profile exceed a type's limit (counting values added within the limit's
+// window before the event's receivedAt), hold more than MaxIdentifiers, or
+// count more than MaxMerges merges, the event's lowest-priority identifier
+// is dropped, the decision recorded, and matching starts again.
+//
+// An alias's previousId is taken as a user_id when a profile holds it as
+// one, and as an anonymous_id otherwise (held or not): alias links a new
+// userId to what the caller knew the person as before, which is an earlier
+// userId or the anonymous id of the visit.
 func (g *Graph) Resolve(ev *store.Event) Outcome {
-	ids, decisions := g.c.Extract(ev)
+	ids, prev, decisions := g.c.extract(ev)
 	out := Outcome{Decisions: decisions}
+	if prev >= 0 {
+		if as := (store.Identifier{Type: UserID, Value: ids[prev].Value}); g.holds(as) {
+			ids[prev] = as
+		}
+	}
+	ids = g.c.order(ids)
 	if len(g.blocked) > 0 || len(g.ignored) > 0 {
 		ids = slices.DeleteFunc(ids, func(id store.Identifier) bool {
 			if g.blocked[id] {
@@ -181,144 +269,235 @@ func (g *Graph) Resolve(ev *store.Event) Outcome {
 			return g.blocked[id] || g.ignored[id]
 		})
 	}
-	if ev.Type == "alias" {
-		// previousId may be an earlier userId rather than an anonymousId.
-		for i, id := range ids {
-			if id.Type != AnonymousID {
-				continue
-			}
-			if _, ok := g.owner[id]; ok {
-				continue
-			}
-			if as := (store.Identifier{Type: UserID, Value: id.Value}); g.has(as) {
-				ids[i] = as
-			}
+	cands := g.cands[:0]
+	for _, id := range ids {
+		c := cand{id: id, typ: g.typeOf(id.Type)}
+		if c.idx = g.in.find(c.typ, id.Value); c.idx != 0 {
+			c.slot = g.in.rec(c.idx).slot
 		}
-		slices.SortFunc(ids, g.c.compare)
-		ids = slices.Compact(ids)
+		cands = append(cands, c)
 	}
-	var owners []store.ProfileID
-	for len(ids) > 0 {
-		owners = owners[:0]
-		for _, id := range ids {
-			if p, ok := g.owner[id]; ok && !slices.Contains(owners, p) {
-				owners = append(owners, p)
-			}
-		}
-		slices.Sort(owners)
-		code, reason := g.check(ids, owners, ev)
+	g.cands = cands[:0]
+	rx := nanos(ev.ReceivedAt)
+	for len(cands) > 0 {
+		g.collectOwners(cands)
+		code, reason := g.check(cands, rx)
 		if code == "" {
 			break
 		}
-		last := ids[len(ids)-1]
+		last := cands[len(cands)-1].id
 		out.Decisions = append(out.Decisions, store.Decision{
 			Position: ev.Position, Identifier: last, Code: code,
 			Reason: fmt.Sprintf("%s was dropped: %s", last, reason), At: ev.ReceivedAt,
 		})
-		ids = ids[:len(ids)-1]
+		cands = cands[:len(cands)-1]
 	}
-	if len(ids) == 0 {
-		return out
+	if len(cands) > 0 {
+		g.apply(&out, cands, ev)
 	}
-	if len(owners) == 0 {
-		out.Profile, out.Created = g.alloc(), true
-		owners = append(owners, out.Profile)
-	}
-	p := owners[0]
-	out.Profile = p
-	for _, from := range owners[1:] {
-		m := store.Merge{Into: p, From: from, Position: ev.Position, At: ev.ReceivedAt}
-		for _, id := range ids {
-			if g.owner[id] == from {
-				m.Via = id
-				break
-			}
-		}
-		for _, h := range g.held[from] {
-			g.owner[h.id] = p
-		}
-		g.held[p] = append(g.held[p], g.held[from]...)
-		delete(g.held, from)
-		g.merges[p] += g.merges[from] + 1
-		delete(g.merges, from)
-		out.Merges = append(out.Merges, m)
-	}
-	for _, id := range ids {
-		if _, ok := g.owner[id]; ok {
-			continue
-		}
-		g.attach(p, id, ev.Position, ev.ReceivedAt)
-		out.Added = append(out.Added, store.HeldIdentifier{Identifier: id, Profile: p, Position: ev.Position, AddedAt: ev.ReceivedAt})
+	for i := range out.Decisions {
+		out.Decisions[i].Profile = out.Profile
 	}
 	return out
 }
 
-// check reports why attaching ids to the union of owners would break a
-// rule ("" if it would not).
-func (g *Graph) check(ids []store.Identifier, owners []store.ProfileID, ev *store.Event) (code, reason string) {
-	var fresh []store.Identifier
-	for _, id := range ids {
-		if _, ok := g.owner[id]; !ok {
-			fresh = append(fresh, id)
+// collectOwners sets g.owners to the slots holding any of cands, oldest
+// profile first.
+func (g *Graph) collectOwners(cands []cand) {
+	g.owners = g.owners[:0]
+	for _, c := range cands {
+		if c.slot != 0 && !slices.Contains(g.owners, c.slot) {
+			g.owners = append(g.owners, c.slot)
 		}
 	}
-	if len(owners) <= 1 && len(fresh) == 0 {
+	slices.SortFunc(g.owners, func(a, b uint32) int { return cmp.Compare(g.slots[a].id, g.slots[b].id) })
+}
+
+// check reports why attaching cands to the union of g.owners would break
+// a rule ("" if it would not). A count that is over its limit only breaks
+// the rule if the change makes it grow beyond what one profile already
+// held (rules may have been tightened since).
+func (g *Graph) check(cands []cand, rx int64) (code, reason string) {
+	fresh := 0
+	for _, c := range cands {
+		if c.slot == 0 {
+			fresh++
+		}
+	}
+	owners := g.owners
+	if len(owners) <= 1 && fresh == 0 {
 		return "", "" // nothing changes
 	}
-	total, merges := len(fresh), len(owners)-1
-	for _, p := range owners {
-		total += len(g.held[p])
-		merges += g.merges[p]
+	total, peak, merges := fresh, 0, len(owners)-1
+	for _, s := range owners {
+		total += int(g.slots[s].n)
+		peak = max(peak, int(g.slots[s].n))
+		merges += int(g.slots[s].merges)
 	}
-	if total > g.c.maxIDs {
+	if total > g.c.maxIDs && total > peak {
 		return "cap_identifiers", fmt.Sprintf("the profile would hold %d identifiers (cap %d)", total, g.c.maxIDs)
 	}
 	if len(owners) > 1 && merges > g.c.maxMerges {
 		return "cap_merges", fmt.Sprintf("the profile would have been merged %d times (cap %d)", merges, g.c.maxMerges)
 	}
-	// Types whose count can grow: those of fresh identifiers and, when
-	// profiles merge, every type they hold.
-	counts := map[string]int{}
-	for _, id := range fresh {
-		counts[id.Type]++
-	}
-	rx := ev.ReceivedAt.UnixNano()
-	for _, p := range owners {
-		for _, h := range g.held[p] {
-			if _, grows := counts[h.id.Type]; !grows && len(owners) == 1 {
-				continue
+
+	// Count per type: the event's new values, and what each owner holds
+	// within the type's window. With one owner only the types of new
+	// values can grow; a merge can grow every type the owners hold.
+	touched := g.touched[:0]
+	for _, c := range cands {
+		if c.slot == 0 {
+			tc := &g.counts[c.typ]
+			if !tc.on {
+				tc.on, touched = true, append(touched, c.typ)
 			}
-			if w := g.c.limit(h.id.Type).Window; w > 0 && h.at < rx-int64(w) {
-				continue
-			}
-			counts[h.id.Type]++
+			tc.add++
 		}
 	}
-	types := make([]string, 0, len(counts))
-	for t := range counts {
-		types = append(types, t)
-	}
-	slices.Sort(types)
-	for _, t := range types {
-		l := g.c.limit(t)
-		if counts[t] <= l.Max {
-			continue
+	merge := len(owners) > 1
+	for _, s := range owners {
+		for i := g.slots[s].head; i != 0; {
+			r := g.in.rec(i)
+			i = r.next
+			tc := &g.counts[r.typ]
+			if !tc.on {
+				if !merge {
+					continue
+				}
+				tc.on, touched = true, append(touched, r.typ)
+			}
+			if w := g.types[r.typ].limit.Window; w <= 0 || r.at >= since(rx, w) {
+				tc.cur++
+			}
 		}
+		for _, t := range touched {
+			tc := &g.counts[t]
+			tc.sum += tc.cur
+			tc.peak = max(tc.peak, tc.cur)
+			tc.cur = 0
+		}
+	}
+	var worst uint32
+	var over, found bool
+	for _, t := range touched {
+		tc := &g.counts[t]
+		n := tc.sum + tc.add
+		if int(n) > g.types[t].limit.Max && n > tc.peak {
+			if !found || g.c.compareTypes(g.types[t].name, g.types[worst].name) < 0 {
+				worst, over, found = t, true, true
+			}
+		}
+	}
+	if over {
+		l, n := g.types[worst].limit, g.counts[worst].sum+g.counts[worst].add
 		in := "ever"
 		if l.Window > 0 {
 			in = "within " + l.Window.String()
 		}
-		if len(owners) > 1 {
-			return "limit", fmt.Sprintf("merging profiles %v would give %d %s values %s (limit %d)", owners, counts[t], t, in, l.Max)
+		t := g.types[worst].name
+		if merge {
+			ids := make([]store.ProfileID, len(owners))
+			for i, s := range owners {
+				ids[i] = g.slots[s].id
+			}
+			reason = fmt.Sprintf("merging profiles %v would give %d %s values %s (limit %d)", ids, n, t, in, l.Max)
+		} else {
+			reason = fmt.Sprintf("the profile would hold %d %s values %s (limit %d)", n, t, in, l.Max)
 		}
-		return "limit", fmt.Sprintf("the profile would hold %d %s values %s (limit %d)", counts[t], t, in, l.Max)
+		code = "limit"
 	}
-	return "", ""
+	for _, t := range touched {
+		g.counts[t] = typeCount{}
+	}
+	g.touched = touched[:0]
+	return code, reason
 }
 
-func (g *Graph) has(id store.Identifier) bool {
-	_, ok := g.owner[id]
-	return ok
+// apply merges g.owners and attaches the new identifiers of cands.
+func (g *Graph) apply(out *Outcome, cands []cand, ev *store.Event) {
+	var s uint32
+	if len(g.owners) == 0 {
+		s, out.Created = g.newSlot(g.alloc()), true
+	} else {
+		s = g.owners[0]
+	}
+	p := g.slots[s].id
+	out.Profile = p
+	for _, from := range g.owners[min(1, len(g.owners)):] {
+		m := store.Merge{Into: p, From: g.slots[from].id, Position: ev.Position, At: ev.ReceivedAt}
+		for _, c := range cands {
+			if c.slot == from {
+				m.Via = c.id
+				break
+			}
+		}
+		g.merge(s, from)
+		out.Merges = append(out.Merges, m)
+	}
+	rx := nanos(ev.ReceivedAt)
+	for _, c := range cands {
+		if c.slot != 0 {
+			continue
+		}
+		i := c.idx
+		if i == 0 {
+			i = g.in.add(c.typ, c.id.Value)
+		}
+		g.attach(s, i, ev.Position, rx)
+		out.Added = append(out.Added, store.HeldIdentifier{
+			Identifier: store.Identifier{Type: g.types[c.typ].name, Value: c.id.Value},
+			Profile:    p, Position: ev.Position, AddedAt: ev.ReceivedAt,
+		})
+	}
+}
+
+// merge moves everything slot from holds into slot into.
+func (g *Graph) merge(into, from uint32) {
+	f := g.slots[from]
+	for i := f.head; i != 0; {
+		r := g.in.rec(i)
+		r.slot = into
+		i = r.next
+	}
+	t := &g.slots[into]
+	if f.head != 0 {
+		if t.head == 0 {
+			t.head = f.head
+		} else {
+			g.in.rec(t.tail).next = f.head
+		}
+		t.tail = f.tail
+	}
+	t.n += f.n
+	t.merges += f.merges + 1
+	g.freeSlot(from)
+}
+
+// find returns the interned index of an identifier, or 0.
+func (g *Graph) find(id store.Identifier) uint32 {
+	t, ok := g.typeIdx[id.Type]
+	if !ok {
+		return 0
+	}
+	return g.in.find(t, id.Value)
+}
+
+func (g *Graph) holds(id store.Identifier) bool {
+	i := g.find(id)
+	return i != 0 && g.in.rec(i).slot != 0
+}
+
+// typeOf interns an identifier type.
+func (g *Graph) typeOf(name string) uint32 {
+	if t, ok := g.typeIdx[name]; ok {
+		return t
+	}
+	t := uint32(len(g.types))
+	name = strings.Clone(name)
+	g.types = append(g.types, typeInfo{name: name, limit: g.c.limit(name)})
+	g.counts = append(g.counts, typeCount{})
+	g.typeIdx[name] = t
+	return t
 }
 
 func (g *Graph) alloc() store.ProfileID {
@@ -332,13 +511,84 @@ func (g *Graph) alloc() store.ProfileID {
 	return p
 }
 
-func (g *Graph) attach(p store.ProfileID, id store.Identifier, pos int64, at time.Time) {
-	t, ok := g.types[id.Type]
-	if !ok {
-		t = strings.Clone(id.Type)
-		g.types[t] = t
+func (g *Graph) newSlot(p store.ProfileID) uint32 {
+	var s uint32
+	if n := len(g.free); n > 0 {
+		s, g.free = g.free[n-1], g.free[:n-1]
+		g.slots[s] = profile{id: p}
+	} else {
+		s = uint32(len(g.slots))
+		g.slots = append(g.slots, profile{id: p})
 	}
-	id.Type = t
-	g.owner[id] = p
-	g.held[p] = append(g.held[p], holding{id: id, pos: pos, at: at.UnixNano()})
+	g.slotOf[p] = s
+	return s
+}
+
+func (g *Graph) freeSlot(s uint32) {
+	delete(g.slotOf, g.slots[s].id)
+	g.slots[s] = profile{}
+	g.free = append(g.free, s)
+}
+
+// attach appends identifier i to slot s's list.
+func (g *Graph) attach(s, i uint32, pos, at int64) {
+	r := g.in.rec(i)
+	r.slot, r.next, r.pos, r.at = s, 0, pos, at
+	p := &g.slots[s]
+	if p.head == 0 {
+		p.head = i
+	} else {
+		g.in.rec(p.tail).next = i
+	}
+	p.tail = i
+	p.n++
+}
+
+// detach takes identifier i off its profile's list; a profile left empty
+// is dropped.
+func (g *Graph) detach(i uint32) {
+	r := g.in.rec(i)
+	s := r.slot
+	p := &g.slots[s]
+	var prev uint32
+	for j := p.head; j != i; j = g.in.rec(j).next {
+		prev = j
+	}
+	if prev == 0 {
+		p.head = r.next
+	} else {
+		g.in.rec(prev).next = r.next
+	}
+	if p.tail == i {
+		p.tail = prev
+	}
+	p.n--
+	r.slot, r.next = 0, 0
+	if p.n == 0 {
+		g.freeSlot(s)
+	}
+}
+
+// nanos converts a time for the graph's records; the zero time (unknown)
+// counts as older than every window.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	return t.UnixNano()
+}
+
+// since is the start of a window w that ends at rx.
+func since(rx int64, w time.Duration) int64 {
+	if rx < math.MinInt64+int64(w) {
+		return math.MinInt64
+	}
+	return rx - int64(w)
+}
+
+func fromNanos(n int64) time.Time {
+	if n == math.MinInt64 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
 }

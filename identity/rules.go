@@ -85,30 +85,50 @@ func DefaultRules() Rules {
 
 // Compiled are validated rules, ready to use.
 type Compiled struct {
-	rank      map[string]int
-	limits    map[string]Limit
-	def       Limit
-	blocked   map[string]bool
-	patterns  []*regexp.Regexp
-	traitIDs  map[string]string
-	traitKeys []string // sorted keys of traitIDs
-	region    string
-	maxIDs    int
-	maxMerges int
+	rank       map[string]int
+	limits     map[string]Limit
+	def        Limit
+	blocked    map[string]bool
+	patterns   []*regexp.Regexp
+	traitIDs   map[string]string
+	traitKeys  []string       // sorted keys of traitIDs
+	traitIndex map[string]int // trait key → its index in traitKeys
+	region     string
+	maxIDs     int
+	maxMerges  int
 }
 
-var typeRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.:-]{0,63}$`)
+// MaxValueLen is the longest identifier value, in bytes, that Extract
+// accepts.
+const MaxValueLen = 512
+
+// validType reports whether t may name an identifier type: 1 to 64 of
+// lower-case letters, digits and _ . : -, starting with a letter or digit.
+func validType(t string) bool {
+	if len(t) == 0 || len(t) > 64 {
+		return false
+	}
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == ':' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // Compile validates the rules. Errors name the field, e.g.
 // "blocked_patterns[1]: error parsing regexp: …".
 func (r Rules) Compile() (*Compiled, error) {
 	c := &Compiled{
 		rank: map[string]int{}, limits: map[string]Limit{}, def: r.DefaultLimit,
-		blocked: map[string]bool{}, traitIDs: map[string]string{},
+		blocked: map[string]bool{}, traitIDs: map[string]string{}, traitIndex: map[string]int{},
 		region: strings.ToUpper(r.DefaultRegion), maxIDs: r.MaxIdentifiers, maxMerges: r.MaxMerges,
 	}
 	for i, t := range r.Priority {
-		if !typeRE.MatchString(t) {
+		if !validType(t) {
 			return nil, fmt.Errorf("priority[%d]: %q is not an identifier type (lower-case letters, digits, _ . : -)", i, t)
 		}
 		if _, dup := c.rank[t]; dup {
@@ -120,7 +140,7 @@ func (r Rules) Compile() (*Compiled, error) {
 		return nil, fmt.Errorf("default_limit: max must be at least 1 and window not negative")
 	}
 	for t, l := range r.Limits {
-		if !typeRE.MatchString(t) {
+		if !validType(t) {
 			return nil, fmt.Errorf("limits: %q is not an identifier type", t)
 		}
 		if l.Max < 1 || l.Window < 0 {
@@ -138,13 +158,16 @@ func (r Rules) Compile() (*Compiled, error) {
 		c.patterns = append(c.patterns, regexp.MustCompile(`^(?:`+p+`)$`))
 	}
 	for k, t := range r.TraitIdentifiers {
-		if k == "" || !typeRE.MatchString(t) || t == GroupID {
+		if k == "" || !validType(t) || t == GroupID {
 			return nil, fmt.Errorf("trait_identifiers.%s: %q is not a user identifier type", k, t)
 		}
 		c.traitIDs[k] = t
 		c.traitKeys = append(c.traitKeys, k)
 	}
 	slices.Sort(c.traitKeys)
+	for i, k := range c.traitKeys {
+		c.traitIndex[k] = i
+	}
 	if c.region != "" && phonenumbers.GetCountryCodeForRegion(c.region) == 0 {
 		return nil, fmt.Errorf("default_region: %q is not an ISO 3166 region code", r.DefaultRegion)
 	}
@@ -162,20 +185,23 @@ func (c *Compiled) limit(t string) Limit {
 	return c.def
 }
 
-// compare orders identifiers by priority (highest first), then by type
-// and value, so that the lowest-priority one is last.
-func (c *Compiled) compare(a, b store.Identifier) int {
-	ra, oka := c.rank[a.Type]
-	rb, okb := c.rank[b.Type]
+// compareTypes orders identifier types by priority, highest first: the
+// listed ones in their order, then the others by name.
+func (c *Compiled) compareTypes(a, b string) int {
+	if a == b {
+		return 0
+	}
+	ra, oka := c.rank[a]
+	rb, okb := c.rank[b]
 	switch {
 	case oka && !okb:
 		return -1
 	case !oka && okb:
 		return 1
-	case oka && okb && ra != rb:
+	case oka && okb:
 		return cmp.Compare(ra, rb)
 	}
-	return cmp.Or(strings.Compare(a.Type, b.Type), strings.Compare(a.Value, b.Value))
+	return strings.Compare(a, b)
 }
 
 // isBlocked reports whether a value may not be an identifier.
