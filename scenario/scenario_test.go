@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"slices"
 	"testing"
 	"time"
 
@@ -405,5 +406,136 @@ func TestScenarioEndToEnd(t *testing.T) {
 	same := scenario.Measure(inMemory, predicted)
 	if qf != qm || same.Precision != 1 || same.Recall != 1 {
 		t.Fatalf("folding through the store gives %v, the in-memory graph %v; agreement %v", qf, qm, same)
+	}
+}
+
+// TestIdentityDecisions checks every example of docs/identity.md: each
+// case folds a few calls through a graph and names the profile each call
+// lands in (1, 2, … in order of creation; 0 for none) and the decisions
+// recorded, as "code type:value".
+func TestIdentityDecisions(t *testing.T) {
+	t.Parallel()
+	day := 24 * time.Hour
+	type call struct {
+		json string
+		at   time.Duration // receivedAt, after a fixed start
+	}
+	for _, tt := range []struct {
+		name      string
+		mod       func(*identity.Rules)
+		calls     []call
+		profiles  []store.ProfileID
+		decisions []string
+	}{
+		{name: "a second user_id drops the email",
+			calls: []call{
+				{json: `{"type":"identify","userId":"A","traits":{"email":"e@x.com"}}`},
+				{json: `{"type":"identify","userId":"B","traits":{"email":"e@x.com"}}`},
+			},
+			profiles: []store.ProfileID{1, 2}, decisions: []string{"limit email:e@x.com"}},
+		{name: "the lowest priority goes first, even if it caused no conflict",
+			calls: []call{
+				{json: `{"type":"identify","userId":"A","traits":{"email":"e@x.com"}}`},
+				{json: `{"type":"page","anonymousId":"b"}`},
+				{json: `{"type":"identify","userId":"B","anonymousId":"b","traits":{"email":"e@x.com"}}`},
+				{json: `{"type":"track","event":"Signed In","userId":"B","anonymousId":"b"}`},
+			},
+			// The next call without the email merges b's profile and B's,
+			// into the older.
+			profiles:  []store.ProfileID{1, 2, 3, 2},
+			decisions: []string{"limit anonymous_id:b", "limit email:e@x.com"}},
+		{name: "one browser, two people",
+			calls: []call{
+				{json: `{"type":"identify","userId":"A","anonymousId":"s"}`},
+				{json: `{"type":"identify","userId":"B","anonymousId":"s"}`},
+				{json: `{"type":"page","anonymousId":"s"}`},
+			},
+			profiles: []store.ProfileID{1, 2, 1}, decisions: []string{"limit anonymous_id:s"}},
+		{name: "blocked values",
+			calls: []call{
+				{json: `{"type":"identify","userId":"0","anonymousId":"a"}`},
+				{json: `{"type":"identify","userId":"null","anonymousId":"b"}`},
+				{json: `{"type":"identify","userId":"0"}`},
+				{json: `{"type":"screen","anonymousId":"c","context":{"device":{"type":"ios","id":"V","advertisingId":"00000000-0000-0000-0000-000000000000"}}}`},
+			},
+			profiles: []store.ProfileID{1, 2, 0, 3},
+			decisions: []string{"blocked user_id:0", "blocked user_id:null", "blocked user_id:0",
+				"blocked ios.idfa:00000000-0000-0000-0000-000000000000"}},
+		{name: "alias of an earlier userId",
+			calls: []call{
+				{json: `{"type":"identify","userId":"old"}`},
+				{json: `{"type":"page","anonymousId":"a"}`},
+				{json: `{"type":"alias","previousId":"old","userId":"new"}`},
+			},
+			// previousId is held as a user_id: old and new would be two
+			// user ids, so the one that sorts last is dropped.
+			profiles: []store.ProfileID{1, 2, 3}, decisions: []string{"limit user_id:old"}},
+		{name: "alias of an anonymousId",
+			calls: []call{
+				{json: `{"type":"page","anonymousId":"a"}`},
+				{json: `{"type":"identify","userId":"u","anonymousId":"b"}`},
+				{json: `{"type":"alias","previousId":"a","userId":"u"}`},
+			},
+			profiles: []store.ProfileID{1, 2, 1}},
+		{name: "a limit in a window",
+			mod: func(r *identity.Rules) { r.Limits[identity.AnonymousID] = identity.Limit{Max: 2, Window: day} },
+			calls: []call{
+				{json: `{"type":"identify","userId":"u","anonymousId":"a1"}`},
+				{json: `{"type":"identify","userId":"u","anonymousId":"a2"}`, at: time.Hour},
+				{json: `{"type":"identify","userId":"u","anonymousId":"a3"}`, at: 2 * time.Hour},
+				{json: `{"type":"identify","userId":"u","anonymousId":"a4"}`, at: day + 2*time.Hour},
+			},
+			profiles: []store.ProfileID{1, 1, 1, 1}, decisions: []string{"limit anonymous_id:a3"}},
+		{name: "the merge cap",
+			mod: func(r *identity.Rules) { r.MaxMerges = 2 },
+			calls: []call{
+				{json: `{"type":"identify","anonymousId":"a","traits":{"email":"e@x.com"}}`},
+				{json: `{"type":"page","anonymousId":"b"}`},
+				{json: `{"type":"page","anonymousId":"c"}`},
+				{json: `{"type":"page","anonymousId":"d"}`},
+				{json: `{"type":"identify","anonymousId":"b","traits":{"email":"e@x.com"}}`},
+				{json: `{"type":"identify","anonymousId":"c","traits":{"email":"e@x.com"}}`},
+				{json: `{"type":"identify","anonymousId":"d","traits":{"email":"e@x.com"}}`},
+			},
+			profiles: []store.ProfileID{1, 2, 3, 4, 1, 1, 1}, decisions: []string{"cap_merges anonymous_id:d"}},
+		{name: "the identifier cap",
+			mod: func(r *identity.Rules) { r.MaxIdentifiers = 3 },
+			calls: []call{
+				{json: `{"type":"identify","userId":"u","anonymousId":"a","traits":{"email":"e@x.com"}}`},
+				{json: `{"type":"page","userId":"u","anonymousId":"b"}`},
+			},
+			profiles: []store.ProfileID{1, 1}, decisions: []string{"cap_identifiers anonymous_id:b"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := identity.DefaultRules()
+			if tt.mod != nil {
+				tt.mod(&r)
+			}
+			c, err := r.Compile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := identity.NewGraph(c, 1)
+			start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+			var profiles []store.ProfileID
+			var decisions []string
+			for i, cl := range tt.calls {
+				out, err := ingest.Decode(ingest.Input{Call: ingest.CallBatch, Body: []byte(`{"batch":[` + cl.json + `]}`), ReceivedAt: start.Add(cl.at)}, ingest.DefaultLimits())
+				if err != nil || len(out.Events) != 1 {
+					t.Fatalf("decode %s: %v %+v", cl.json, err, out.Rejected)
+				}
+				ev := out.Events[0]
+				ev.Position = int64(i + 1)
+				o := g.Resolve(&ev)
+				profiles = append(profiles, o.Profile)
+				for _, d := range o.Decisions {
+					decisions = append(decisions, d.Code+" "+d.Identifier.Type+":"+d.Identifier.Value)
+				}
+			}
+			if !slices.Equal(profiles, tt.profiles) || !slices.Equal(decisions, tt.decisions) {
+				t.Errorf("profiles %v, decisions %q; want %v, %q", profiles, decisions, tt.profiles, tt.decisions)
+			}
+		})
 	}
 }
