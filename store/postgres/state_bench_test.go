@@ -1,0 +1,13 @@
+package postgres_test
+
+import (
+	"testing"
+
+	"github.com/kithcdp/kith/store/storetest"
+)
+
+// BenchmarkCommit commits the derived state of 1,000 realistic events per
+// operation (see storetest.BenchCommit) to a fresh schema.
+func BenchmarkCommit(b *testing.B) {
+	storetest.BenchCommit(b, setup(b, 1)[0])
+}
