@@ -119,7 +119,9 @@ type Log interface {
 	// Append commits the batch in one transaction, fsynced before it
 	// returns. Events whose (Workspace, MessageID) was already stored within
 	// dedupWindow are not stored again: they are reported as Duplicate with
-	// the original position. Duplicates inside one batch are stored once.
+	// the original position. A dedupWindow <= 0 sets no limit: a messageId is
+	// a duplicate for as long as the store remembers it (until PruneDedup
+	// forgets it). Duplicates inside one batch are stored once.
 	// Append fills Position on the batch's events. A concurrent Append of the
 	// same messageId waits for the first to commit and then reports Duplicate.
 	Append(ctx context.Context, b *Batch, dedupWindow time.Duration) ([]Appended, error)

@@ -51,7 +51,7 @@ const maxIDs = 500
 // multi-row statements; messageIds are looked up per workspace in chunks.
 func appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Duration) ([]store.Appended, error) {
 	res := make([]store.Appended, len(b.Events))
-	known, err := knownIDs(ctx, tx, b.Events, window)
+	known, err := knownIDs(ctx, tx, b.Events)
 	if err != nil {
 		return nil, err
 	}
@@ -65,7 +65,7 @@ func appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Durat
 			e.Position, res[i] = pos, store.Appended{Position: pos, Duplicate: true}
 			continue
 		}
-		if k, ok := known[key]; ok && k.receivedAt >= micros(e.ReceivedAt.Add(-window)) {
+		if k, ok := known[key]; ok && (window <= 0 || k.receivedAt >= micros(e.ReceivedAt.Add(-window))) {
 			e.Position, res[i] = k.position, store.Appended{Position: k.position, Duplicate: true}
 			seen[key] = k.position
 			continue
@@ -114,12 +114,9 @@ func appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Durat
 }
 
 // knownIDs looks up the batch's messageIds in the dedup table, per
-// workspace, in chunks (none when window is not positive).
-func knownIDs(ctx context.Context, tx *sql.Tx, events []store.Event, window time.Duration) (map[dedupKey]seenID, error) {
+// workspace, in chunks.
+func knownIDs(ctx context.Context, tx *sql.Tx, events []store.Event) (map[dedupKey]seenID, error) {
 	known := map[dedupKey]seenID{}
-	if window <= 0 {
-		return known, nil
-	}
 	byWS := map[string][]any{}
 	for _, e := range events {
 		if e.MessageID != "" {
@@ -239,11 +236,10 @@ func (s *Store) DeleteBefore(ctx context.Context, workspace string, t time.Time,
 	return s.exec(ctx, "apply retention", q, args...)
 }
 
-// PruneDedup forgets messageIds received before t, keeping each workspace's
-// highest position so that positions are never handed out twice.
+// PruneDedup forgets messageIds received before t. Heads live in
+// log_heads, so positions are never handed out twice.
 func (s *Store) PruneDedup(ctx context.Context, t time.Time) (int64, error) {
-	return s.exec(ctx, "prune messageIds", `DELETE FROM dedup WHERE received_at < ?
-		AND position < (SELECT MAX(d.position) FROM dedup d WHERE d.workspace = dedup.workspace)`, micros(t))
+	return s.exec(ctx, "prune messageIds", `DELETE FROM dedup WHERE received_at < ?`, micros(t))
 }
 
 func (s *Store) exec(ctx context.Context, doing, q string, args ...any) (int64, error) {

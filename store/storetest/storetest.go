@@ -84,6 +84,51 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("DedupWithoutWindowLimit", func(t *testing.T) {
+		t.Parallel()
+		w := ws()
+		if _, err := st.Append(ctx, &store.Batch{Events: []store.Event{event(w, "m1")}}, 0); err != nil {
+			t.Fatal(err)
+		}
+		// A window <= 0 has no limit: a year later the messageId is still a
+		// duplicate, whatever window the first append used.
+		for i, window := range []time.Duration{0, -time.Hour} {
+			later := event(w, "m1")
+			later.ReceivedAt = later.ReceivedAt.Add(365 * 24 * time.Hour)
+			res, err := st.Append(ctx, &store.Batch{Events: []store.Event{later, event(w, fmt.Sprint("new", i))}}, window)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res[0] != (store.Appended{Position: 1, Duplicate: true}) || res[1].Duplicate {
+				t.Fatalf("window %v: %+v", window, res)
+			}
+		}
+		if h, _ := st.Head(ctx, w); h != 3 {
+			t.Fatalf("head %d, want 3 (m1 once and two new events)", h)
+		}
+	})
+
+	t.Run("PruneDedupKeepsPositions", func(t *testing.T) {
+		t.Parallel()
+		w := ws()
+		// Received long ago, so that pruning touches no other subtest's entries.
+		old := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+		b := &store.Batch{Events: []store.Event{event(w, "p1"), event(w, "p2")}}
+		for i := range b.Events {
+			b.Events[i].ReceivedAt = old
+		}
+		if _, err := st.Append(ctx, b, 0); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := st.PruneDedup(ctx, old.Add(time.Hour)); err != nil || n < 2 {
+			t.Fatalf("pruned %d, %v", n, err)
+		}
+		res, err := st.Append(ctx, &store.Batch{Events: []store.Event{event(w, "p2")}}, 0)
+		if err != nil || res[0] != (store.Appended{Position: 3}) {
+			t.Fatalf("after pruning: %+v %v (a forgotten messageId is new; positions are not reused)", res, err)
+		}
+	})
+
 	t.Run("GapFreeUnderConcurrentWriters", func(t *testing.T) {
 		t.Parallel()
 		w := ws()
