@@ -20,8 +20,13 @@ type GroupCommitter struct {
 	done      chan struct{}
 	wg        sync.WaitGroup
 
-	mu     sync.Mutex
+	// sendMu is held for reading while an Append queues its batch and for
+	// writing while Close marks the committer closed, so nothing is queued
+	// after the commit loops have drained the queue.
+	sendMu sync.RWMutex
 	closed bool
+
+	mu     sync.Mutex
 	signal chan struct{} // closed and replaced after every commit
 
 	statsMu sync.Mutex
@@ -82,22 +87,21 @@ func NewGroupCommitter(log Log, o GroupCommitOptions) *GroupCommitter {
 // Append queues b for the next group commit and waits until it is durable.
 // dedupWindow is passed to Log.Append; only batches with equal windows share
 // a commit. If ctx ends first, Append returns ctx.Err(); the batch may still
-// commit.
+// commit. After Close, Append returns ErrClosed at once.
 func (g *GroupCommitter) Append(ctx context.Context, b *Batch, dedupWindow time.Duration) ([]Appended, error) {
 	p := &pending{ctx: ctx, batch: b, window: dedupWindow, done: make(chan struct{})}
-	g.mu.Lock()
+	g.sendMu.RLock()
 	if g.closed {
-		g.mu.Unlock()
+		g.sendMu.RUnlock()
 		return nil, ErrClosed
 	}
-	g.mu.Unlock()
 	select {
 	case g.queue <- p:
 	case <-ctx.Done():
+		g.sendMu.RUnlock()
 		return nil, ctx.Err()
-	case <-g.done:
-		return nil, ErrClosed
 	}
+	g.sendMu.RUnlock()
 	select {
 	case <-p.done:
 		return p.result, p.err
@@ -121,15 +125,16 @@ func (g *GroupCommitter) Stats() CommitStats {
 	return g.stats
 }
 
-// Close stops accepting appends, commits what is queued and waits.
+// Close stops accepting appends (they fail with ErrClosed), commits what is
+// queued and waits.
 func (g *GroupCommitter) Close() {
-	g.mu.Lock()
+	g.sendMu.Lock()
 	if g.closed {
-		g.mu.Unlock()
+		g.sendMu.Unlock()
 		return
 	}
 	g.closed = true
-	g.mu.Unlock()
+	g.sendMu.Unlock()
 	close(g.done)
 	g.wg.Wait()
 }
@@ -144,14 +149,12 @@ func (g *GroupCommitter) loop(onCommit func(int, time.Duration)) {
 			select {
 			case first = <-g.queue:
 			case <-g.done:
-				// Drain what was queued before Close.
-				for {
-					select {
-					case p := <-g.queue:
-						g.commit([]*pending{p}, onCommit)
-					default:
-						return
-					}
+				// Closed: nothing more can be queued, so commit what was
+				// queued before and stop once the queue is empty.
+				select {
+				case first = <-g.queue:
+				default:
+					return
 				}
 			}
 		}
