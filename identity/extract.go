@@ -132,7 +132,6 @@ func (c *Compiled) scan(ev *store.Event, f *rawFields) {
 	s := &jscan{b: ev.Raw}
 	identify, alias := ev.Type == "identify", ev.Type == "alias"
 	traits := func() bool {
-		clear(f.traits)
 		return s.object(func(k []byte, esc bool) bool {
 			i, ok := c.traitIndex[string(k)]
 			if esc {
@@ -147,7 +146,6 @@ func (c *Compiled) scan(ev *store.Event, f *rawFields) {
 		})
 	}
 	device := func() bool {
-		f.device.kind, f.device.id, f.device.ad = "", "", ""
 		return s.object(func(k []byte, esc bool) bool {
 			var dst *string
 			switch {

@@ -1,7 +1,6 @@
 package identity
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -17,16 +16,17 @@ import (
 // one per workspace it folds.
 //
 // Identifiers are interned: a held identifier costs about 50 bytes plus its
-// value, in memory the garbage collector does not scan.
+// value, in memory the garbage collector does not scan. Profile ids must
+// stay below 2³² (ids from Load at or above it are not loaded).
 type Graph struct {
 	c       *Compiled
 	in      interned
 	types   []typeInfo
 	typeIdx map[string]uint32
-	slots   []profile // index 0 is unused: slot 0 means "no profile"
-	free    []uint32
-	slotOf  map[store.ProfileID]uint32
-	next    store.ProfileID
+	// slots are indexed by profile id: ids are allocated in order, so the
+	// slice is dense (16 bytes per id ever allocated, merged ones too).
+	slots []profile
+	next  store.ProfileID
 	// blocked are identifiers an admin blocked (control events), ignored
 	// are identifiers left out while a profile is rebuilt, reuse are ids
 	// to allocate before new ones (a rebuilt profile keeps its id).
@@ -47,10 +47,10 @@ type typeInfo struct {
 	limit Limit
 }
 
-// profile is a profile's slot: its id, its identifiers as a linked list in
-// the order they were attached, and its merge count.
+// profile is a profile's slot: its identifiers as a linked list in the
+// order they were attached, and its merge count. A profile merged away or
+// never allocated is all zero.
 type profile struct {
-	id         store.ProfileID
 	head, tail uint32
 	n          int32
 	merges     int32
@@ -61,7 +61,7 @@ type cand struct {
 	id   store.Identifier
 	typ  uint32 // interned type
 	idx  uint32 // interned identifier, 0 if never seen
-	slot uint32 // holding profile slot, 0 if none
+	slot uint32 // holding profile, 0 if none
 }
 
 // typeCount counts one type's values while a change is checked.
@@ -96,7 +96,6 @@ func NewGraph(c *Compiled, next store.ProfileID) *Graph {
 		c:       c,
 		typeIdx: map[string]uint32{},
 		slots:   make([]profile, 1, 1024),
-		slotOf:  map[store.ProfileID]uint32{},
 		next:    max(next, 1),
 		blocked: map[store.Identifier]bool{},
 		ignored: map[store.Identifier]bool{},
@@ -119,12 +118,12 @@ func (g *Graph) Blocked(id store.Identifier) bool { return g.blocked[id] }
 // then the ids in reuse (an undone merge gives the merged-away profile its
 // id back).
 func (g *Graph) Dissolve(p store.ProfileID, reuse ...store.ProfileID) {
-	if s, ok := g.slotOf[p]; ok {
+	if s, ok := g.slot(p); ok {
 		for i := g.slots[s].head; i != 0; {
 			r := g.in.rec(i)
 			i, r.slot, r.next = r.next, 0, 0
 		}
-		g.freeSlot(s)
+		g.slots[s] = profile{}
 	}
 	g.reuse = append(append(g.reuse, p), reuse...)
 }
@@ -147,6 +146,10 @@ func (g *Graph) EndRebuild() {
 // Load adds an identifier held by a profile, as stored. Loading is
 // order-independent except for the order Holdings lists identifiers in.
 func (g *Graph) Load(h store.HeldIdentifier) {
+	s, ok := g.slot(h.Profile)
+	if !ok {
+		return
+	}
 	t := g.typeOf(h.Type)
 	i := g.in.find(t, h.Value)
 	if i == 0 {
@@ -154,21 +157,17 @@ func (g *Graph) Load(h store.HeldIdentifier) {
 	} else if g.in.rec(i).slot != 0 {
 		g.detach(i)
 	}
-	s, ok := g.slotOf[h.Profile]
-	if !ok {
-		s = g.newSlot(h.Profile)
-	}
 	g.attach(s, i, h.Position, nanos(h.AddedAt))
 	g.next = max(g.next, h.Profile+1)
 }
 
 // LoadMerges sets the number of merges into a profile, as stored.
 func (g *Graph) LoadMerges(p store.ProfileID, n int) {
-	s, ok := g.slotOf[p]
+	s, ok := g.slot(p)
 	if !ok {
-		s = g.newSlot(p)
-		g.next = max(g.next, p+1)
+		return
 	}
+	g.next = max(g.next, p+1)
 	g.slots[s].merges = int32(min(n, math.MaxInt32))
 }
 
@@ -182,14 +181,14 @@ func (g *Graph) Owner(id store.Identifier) (store.ProfileID, bool) {
 	if i == 0 || g.in.rec(i).slot == 0 {
 		return 0, false
 	}
-	return g.slots[g.in.rec(i).slot].id, true
+	return store.ProfileID(g.in.rec(i).slot), true
 }
 
 // Holdings returns the identifiers a profile holds, in the order they were
 // attached (a merged profile's after the surviving profile's).
 func (g *Graph) Holdings(p store.ProfileID) []store.HeldIdentifier {
-	s, ok := g.slotOf[p]
-	if !ok {
+	s, ok := g.slot(p)
+	if !ok || g.slots[s].n == 0 {
 		return nil
 	}
 	out := make([]store.HeldIdentifier, 0, g.slots[s].n)
@@ -211,7 +210,7 @@ func (g *Graph) Remove(id store.Identifier) (store.ProfileID, bool) {
 	if i == 0 || g.in.rec(i).slot == 0 {
 		return 0, false
 	}
-	p := g.slots[g.in.rec(i).slot].id
+	p := store.ProfileID(g.in.rec(i).slot)
 	g.detach(i)
 	return p, true
 }
@@ -227,13 +226,13 @@ func (g *Graph) Account(groupID string, ev *store.Event) (p store.ProfileID, cre
 	t := g.typeOf(GroupID)
 	i := g.in.find(t, v)
 	if i != 0 && g.in.rec(i).slot != 0 {
-		return g.slots[g.in.rec(i).slot].id, false
+		return store.ProfileID(g.in.rec(i).slot), false
 	}
 	if i == 0 {
 		i = g.in.add(t, v)
 	}
 	p = g.alloc()
-	g.attach(g.newSlot(p), i, ev.Position, nanos(ev.ReceivedAt))
+	g.attach(uint32(p), i, ev.Position, nanos(ev.ReceivedAt))
 	return p, true
 }
 
@@ -310,7 +309,7 @@ func (g *Graph) collectOwners(cands []cand) {
 			g.owners = append(g.owners, c.slot)
 		}
 	}
-	slices.SortFunc(g.owners, func(a, b uint32) int { return cmp.Compare(g.slots[a].id, g.slots[b].id) })
+	slices.Sort(g.owners)
 }
 
 // check reports why attaching cands to the union of g.owners would break
@@ -396,11 +395,7 @@ func (g *Graph) check(cands []cand, rx int64) (code, reason string) {
 		}
 		t := g.types[worst].name
 		if merge {
-			ids := make([]store.ProfileID, len(owners))
-			for i, s := range owners {
-				ids[i] = g.slots[s].id
-			}
-			reason = fmt.Sprintf("merging profiles %v would give %d %s values %s (limit %d)", ids, n, t, in, l.Max)
+			reason = fmt.Sprintf("merging profiles %v would give %d %s values %s (limit %d)", owners, n, t, in, l.Max)
 		} else {
 			reason = fmt.Sprintf("the profile would hold %d %s values %s (limit %d)", n, t, in, l.Max)
 		}
@@ -417,14 +412,14 @@ func (g *Graph) check(cands []cand, rx int64) (code, reason string) {
 func (g *Graph) apply(out *Outcome, cands []cand, ev *store.Event) {
 	var s uint32
 	if len(g.owners) == 0 {
-		s, out.Created = g.newSlot(g.alloc()), true
+		s, out.Created = uint32(g.alloc()), true
 	} else {
 		s = g.owners[0]
 	}
-	p := g.slots[s].id
+	p := store.ProfileID(s)
 	out.Profile = p
 	for _, from := range g.owners[min(1, len(g.owners)):] {
-		m := store.Merge{Into: p, From: g.slots[from].id, Position: ev.Position, At: ev.ReceivedAt}
+		m := store.Merge{Into: p, From: store.ProfileID(from), Position: ev.Position, At: ev.ReceivedAt}
 		for _, c := range cands {
 			if c.slot == from {
 				m.Via = c.id
@@ -438,6 +433,9 @@ func (g *Graph) apply(out *Outcome, cands []cand, ev *store.Event) {
 	for _, c := range cands {
 		if c.slot != 0 {
 			continue
+		}
+		if out.Added == nil {
+			out.Added = make([]store.HeldIdentifier, 0, len(cands))
 		}
 		i := c.idx
 		if i == 0 {
@@ -470,7 +468,7 @@ func (g *Graph) merge(into, from uint32) {
 	}
 	t.n += f.n
 	t.merges += f.merges + 1
-	g.freeSlot(from)
+	g.slots[from] = profile{}
 }
 
 // find returns the interned index of an identifier, or 0.
@@ -500,34 +498,30 @@ func (g *Graph) typeOf(name string) uint32 {
 	return t
 }
 
+// alloc allocates a profile id (a reused one first) and makes room for
+// its slot.
 func (g *Graph) alloc() store.ProfileID {
+	var p store.ProfileID
 	if len(g.reuse) > 0 {
-		p := g.reuse[0]
-		g.reuse = g.reuse[1:]
-		return p
+		p, g.reuse = g.reuse[0], g.reuse[1:]
+	} else {
+		p = g.next
+		g.next++
 	}
-	p := g.next
-	g.next++
+	g.slot(p)
 	return p
 }
 
-func (g *Graph) newSlot(p store.ProfileID) uint32 {
-	var s uint32
-	if n := len(g.free); n > 0 {
-		s, g.free = g.free[n-1], g.free[:n-1]
-		g.slots[s] = profile{id: p}
-	} else {
-		s = uint32(len(g.slots))
-		g.slots = append(g.slots, profile{id: p})
+// slot returns the slot of profile p, making room for it; false if p
+// cannot be a profile id.
+func (g *Graph) slot(p store.ProfileID) (uint32, bool) {
+	if p <= 0 || p > math.MaxUint32 {
+		return 0, false
 	}
-	g.slotOf[p] = s
-	return s
-}
-
-func (g *Graph) freeSlot(s uint32) {
-	delete(g.slotOf, g.slots[s].id)
-	g.slots[s] = profile{}
-	g.free = append(g.free, s)
+	if int(p) >= len(g.slots) {
+		g.slots = slices.Grow(g.slots, int(p)+1-len(g.slots))[:p+1]
+	}
+	return uint32(p), true
 }
 
 // attach appends identifier i to slot s's list.
@@ -544,8 +538,7 @@ func (g *Graph) attach(s, i uint32, pos, at int64) {
 	p.n++
 }
 
-// detach takes identifier i off its profile's list; a profile left empty
-// is dropped.
+// detach takes identifier i off its profile's list.
 func (g *Graph) detach(i uint32) {
 	r := g.in.rec(i)
 	s := r.slot
@@ -564,9 +557,6 @@ func (g *Graph) detach(i uint32) {
 	}
 	p.n--
 	r.slot, r.next = 0, 0
-	if p.n == 0 {
-		g.freeSlot(s)
-	}
 }
 
 // nanos converts a time for the graph's records; the zero time (unknown)

@@ -15,9 +15,11 @@ import (
 	"cmp"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kithcdp/kith/store"
 	"github.com/nyaruka/phonenumbers"
@@ -89,7 +91,8 @@ type Compiled struct {
 	limits     map[string]Limit
 	def        Limit
 	blocked    map[string]bool
-	patterns   []*regexp.Regexp
+	blockedLen int // the longest blocked value, in bytes
+	patterns   []pattern
 	traitIDs   map[string]string
 	traitKeys  []string       // sorted keys of traitIDs
 	traitIndex map[string]int // trait key → its index in traitKeys
@@ -149,13 +152,15 @@ func (r Rules) Compile() (*Compiled, error) {
 		c.limits[t] = l
 	}
 	for _, v := range r.Blocked {
-		c.blocked[strings.ToLower(strings.TrimSpace(v))] = true
+		v = strings.ToLower(strings.TrimSpace(v))
+		c.blocked[v] = true
+		c.blockedLen = max(c.blockedLen, len(v))
 	}
 	for i, p := range r.BlockedPatterns {
 		if _, err := regexp.Compile(p); err != nil {
 			return nil, fmt.Errorf("blocked_patterns[%d]: %w", i, err)
 		}
-		c.patterns = append(c.patterns, regexp.MustCompile(`^(?:`+p+`)$`))
+		c.patterns = append(c.patterns, compilePattern(p))
 	}
 	for k, t := range r.TraitIdentifiers {
 		if k == "" || !validType(t) || t == GroupID {
@@ -206,15 +211,79 @@ func (c *Compiled) compareTypes(a, b string) int {
 
 // isBlocked reports whether a value may not be an identifier.
 func (c *Compiled) isBlocked(v string) bool {
-	if c.blocked[strings.ToLower(v)] {
+	if len(v) <= c.blockedLen && c.blocked[strings.ToLower(v)] {
 		return true
 	}
-	for _, re := range c.patterns {
-		if re.MatchString(v) {
+	for _, p := range c.patterns {
+		if p.match(v) {
 			return true
 		}
 	}
 	return false
+}
+
+// pattern is a compiled blocked pattern, matched against whole values. A
+// pattern that is one ASCII character class repeated (like the default
+// ^[0-]*$) is matched with a byte table instead of the regexp engine: it
+// runs on every identifier of every event.
+type pattern struct {
+	re    *regexp.Regexp
+	class *[256]bool // non-nil: the value matches if every byte is in class
+	empty bool       // with class: whether the empty value matches
+}
+
+func compilePattern(p string) pattern {
+	whole := `^(?:` + p + `)$`
+	out := pattern{re: regexp.MustCompile(whole)}
+	re, err := syntax.Parse(whole, syntax.Perl)
+	if err != nil {
+		return out
+	}
+	re = re.Simplify()
+	subs := []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		subs = re.Sub
+	}
+	for len(subs) > 0 && subs[0].Op == syntax.OpBeginText {
+		subs = subs[1:]
+	}
+	for len(subs) > 0 && subs[len(subs)-1].Op == syntax.OpEndText {
+		subs = subs[:len(subs)-1]
+	}
+	if len(subs) != 1 || (subs[0].Op != syntax.OpStar && subs[0].Op != syntax.OpPlus) {
+		return out
+	}
+	cc := subs[0].Sub[0]
+	if cc.Op != syntax.OpCharClass {
+		return out
+	}
+	var class [256]bool
+	for i := 0; i+1 < len(cc.Rune); i += 2 {
+		lo, hi := cc.Rune[i], cc.Rune[i+1]
+		if hi >= utf8.RuneSelf {
+			return out // non-ASCII: leave it to the regexp engine
+		}
+		for r := lo; r <= hi; r++ {
+			class[r] = true
+		}
+	}
+	out.class, out.empty = &class, subs[0].Op == syntax.OpStar
+	return out
+}
+
+func (p pattern) match(v string) bool {
+	if p.class == nil {
+		return p.re.MatchString(v)
+	}
+	if v == "" {
+		return p.empty
+	}
+	for i := 0; i < len(v); i++ {
+		if !p.class[v[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 // Normalize returns an identifier in the form the graph holds it (e.g. an

@@ -1,7 +1,9 @@
 package identity
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -10,8 +12,11 @@ import (
 // identifiers costs a pass over the bytes and an allocation per string
 // kept. It never panics: on malformed input its methods report false.
 //
-// Strings decode as encoding/json decodes them; keys match exactly (the
-// Segment spec's field names are case-sensitive).
+// It reads what encoding/json would decode into a struct with these
+// fields (which is how the rest of Kith reads events): field names match
+// case-insensitively, a repeated object adds to what an earlier one set, a
+// value of an unexpected type is ignored, and strings decode the same way.
+// Trait keys are map keys, matched exactly.
 type jscan struct {
 	b []byte
 	i int
@@ -213,12 +218,13 @@ func unquote(raw []byte, esc bool) string {
 	return v
 }
 
-// is reports whether a key, as written, decodes to name.
+// is reports whether a key, as written, names field name (compared as
+// encoding/json compares field names: case-insensitively).
 func is(key []byte, esc bool, name string) bool {
 	if !esc {
-		return string(key) == name
+		return string(key) == name || bytes.EqualFold(key, []byte(name))
 	}
-	return unquote(key, esc) == name
+	return strings.EqualFold(unquote(key, esc), name)
 }
 
 // isNumber reports whether b is a JSON number.
