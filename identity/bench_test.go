@@ -2,7 +2,9 @@ package identity_test
 
 import (
 	"fmt"
+	"os"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -72,25 +74,18 @@ func BenchmarkResolve(b *testing.B) {
 	}
 }
 
-// BenchmarkLoad loads a million held identifiers (a user id, a UUID
-// anonymous id and an email for each of 333,334 profiles), as the
-// processor does from the state store, and reports the heap the graph
-// holds per identifier.
+// BenchmarkLoad loads held identifiers as the processor does from the
+// state store — for each profile a user id, a UUID anonymous id and an
+// email — and reports the heap the graph holds per identifier.
+// KITH_BENCH_IDENTIFIERS sets how many (default 1,000,000).
 func BenchmarkLoad(b *testing.B) {
-	const n = 1_000_000
-	held := make([]store.HeldIdentifier, 0, n)
-	for i := 0; len(held) < n; i++ {
-		p := store.ProfileID(i + 1)
-		at := t0.Add(time.Duration(i) * time.Second)
-		for _, id := range []store.Identifier{
-			{Type: identity.UserID, Value: fmt.Sprint("user-", i)},
-			{Type: identity.AnonymousID, Value: fmt.Sprintf("%08x-6c1e-4f2a-9d3b-%012x", i*7919, i)},
-			{Type: identity.Email, Value: fmt.Sprintf("person%d@example.com", i)},
-		} {
-			held = append(held, store.HeldIdentifier{Identifier: id, Profile: p, Position: int64(len(held) + 1), AddedAt: at})
+	n := 1_000_000
+	if v := os.Getenv("KITH_BENCH_IDENTIFIERS"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 3 {
+			b.Fatalf("KITH_BENCH_IDENTIFIERS=%q: want a whole number ≥ 3", v)
 		}
 	}
-	held = held[:n]
 	c, err := identity.DefaultRules().Compile()
 	if err != nil {
 		b.Fatal(err)
@@ -101,12 +96,24 @@ func BenchmarkLoad(b *testing.B) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		g := identity.NewGraph(c, 1)
-		for _, h := range held {
+		var buf []byte
+		for i := 0; i < n; i++ {
+			p := i / 3
+			h := store.HeldIdentifier{Profile: store.ProfileID(p + 1), Position: int64(i + 1), AddedAt: t0.Add(time.Duration(p) * time.Second)}
+			switch i % 3 {
+			case 0:
+				h.Type, buf = identity.UserID, strconv.AppendInt(append(buf[:0], "user-"...), int64(p), 10)
+			case 1:
+				h.Type, buf = identity.AnonymousID, fmt.Appendf(buf[:0], "%08x-6c1e-4f2a-9d3b-%012x", p*7919, p)
+			case 2:
+				h.Type, buf = identity.Email, fmt.Appendf(buf[:0], "person%d@example.com", p)
+			}
+			h.Value = string(buf)
 			g.Load(h)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		perID = float64(after.HeapAlloc-before.HeapAlloc) / n
+		perID = float64(after.HeapAlloc-before.HeapAlloc) / float64(n)
 		runtime.KeepAlive(g)
 	}
 	b.ReportMetric(perID, "B/identifier")

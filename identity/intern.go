@@ -97,7 +97,12 @@ func (in *interned) add(typ uint32, v string) uint32 {
 	i := in.n
 	in.n++
 	if int(i>>chunkBits) == len(in.chunks) {
-		in.chunks = append(in.chunks, &chunk{vals: make([]byte, 0, 16<<10)})
+		// Size the arena after the previous chunk's, to waste little.
+		size := 16 << 10
+		if n := len(in.chunks); n > 0 {
+			size = max(size, len(in.chunks[n-1].vals)+len(in.chunks[n-1].vals)/32)
+		}
+		in.chunks = append(in.chunks, &chunk{vals: make([]byte, 0, size)})
 	}
 	c := in.chunks[i>>chunkBits]
 	off := len(c.vals)
