@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/kithcdp/kith/store"
-	"github.com/kithcdp/kith/store/sqlstate"
 )
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
@@ -28,7 +27,7 @@ func (s *Store) Append(ctx context.Context, b *store.Batch, dedupWindow time.Dur
 	var res []store.Appended
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		res, err = appendTx(ctx, tx, b, dedupWindow)
+		res, err = s.appendTx(ctx, tx, b, dedupWindow)
 		return err
 	})
 	if err != nil {
@@ -42,22 +41,92 @@ type dedupKey struct{ workspace, messageID string }
 // seenID is a messageId already in the log: where, and when it arrived.
 type seenID struct{ position, receivedAt int64 }
 
-// maxIDs bounds the messageIds looked up by one statement.
-const maxIDs = 500
+// The writer's statements, prepared once when the store opens (parsing a
+// multi-row INSERT took ~12% of a commit's CPU). Rows are inserted in chunks
+// of the sizes in insertSizes, largest first, so a batch of n events takes at
+// most n/100 + 18 statements; 100 events use 1,700 of SQLite's 32,766
+// variables. MessageIds are looked up lookupIDs at a time, the last chunk
+// padded with "" (never stored as a messageId).
+const (
+	eventInsert = `INSERT INTO events (workspace, position, source, message_id, type, name, user_id,
+		anonymous_id, timestamp, received_at, flags, format, ip, user_agent, origin, gpc, raw) VALUES `
+	eventCols   = 17
+	dedupInsert = `INSERT INTO dedup (workspace, message_id, position, received_at) VALUES `
+	dedupUpsert = ` ON CONFLICT (workspace, message_id) DO UPDATE SET position = excluded.position, received_at = excluded.received_at`
+	dedupCols   = 4
+	lookupIDs   = 100
+)
+
+var insertSizes = []int{100, 10, 1}
+
+// writerStmts are the prepared statements of appendTx.
+type writerStmts struct {
+	events, dedup  map[int]*sql.Stmt // multi-row inserts by row count
+	lookup         *sql.Stmt         // lookupIDs messageIds of one workspace
+	head, moveHead *sql.Stmt
+	quarantine     *sql.Stmt
+}
+
+func prepareWriter(ctx context.Context, db *sql.DB) (*writerStmts, error) {
+	var err error
+	prepare := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		st, perr := db.PrepareContext(ctx, q)
+		if perr != nil {
+			err = fmt.Errorf("prepare %.50q: %w", q, perr)
+		}
+		return st
+	}
+	w := &writerStmts{events: map[int]*sql.Stmt{}, dedup: map[int]*sql.Stmt{}}
+	for _, n := range insertSizes {
+		w.events[n] = prepare(eventInsert + placeholders(n, eventCols))
+		w.dedup[n] = prepare(dedupInsert + placeholders(n, dedupCols) + dedupUpsert)
+	}
+	w.lookup = prepare(`SELECT message_id, position, received_at FROM dedup WHERE workspace = ? AND message_id IN (` +
+		strings.TrimSuffix(strings.Repeat("?, ", lookupIDs), ", ") + `)`)
+	w.head = prepare(`SELECT position FROM log_heads WHERE workspace = ?`)
+	w.moveHead = prepare(`INSERT INTO log_heads (workspace, position) VALUES (?, ?)
+		ON CONFLICT (workspace) DO UPDATE SET position = excluded.position`)
+	w.quarantine = prepare(`INSERT INTO quarantine (workspace, source, message_id, received_at, code, reason,
+		ip, user_agent, origin, gpc, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+	return w, err
+}
+
+// placeholders returns n rows of cols "?" each: (?, ?), (?, ?).
+func placeholders(n, cols int) string {
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	return strings.TrimSuffix(strings.Repeat(row+", ", n), ", ")
+}
+
+// insertRows runs the multi-row statements of stmts over args (cols values
+// a row), largest chunks first.
+func insertRows(ctx context.Context, tx *sql.Tx, stmts map[int]*sql.Stmt, cols int, args []any) error {
+	for _, n := range insertSizes {
+		for len(args) >= n*cols {
+			if _, err := tx.StmtContext(ctx, stmts[n]).ExecContext(ctx, args[:n*cols]...); err != nil {
+				return err
+			}
+			args = args[n*cols:]
+		}
+	}
+	return nil
+}
 
 // appendTx writes b inside tx. The head of each workspace is read inside the
 // write transaction, which SQLite serializes, so positions stay gap-free even
-// with another process writing. Events and dedup entries are written with
-// multi-row statements; messageIds are looked up per workspace in chunks.
-func appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Duration) ([]store.Appended, error) {
+// with another process writing.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Duration) ([]store.Appended, error) {
 	res := make([]store.Appended, len(b.Events))
-	known, err := knownIDs(ctx, tx, b.Events)
+	known, err := s.knownIDs(ctx, tx, b.Events)
 	if err != nil {
 		return nil, err
 	}
 	heads := map[string]int64{}
 	seen := map[dedupKey]int64{}
-	var events, dedup []any
+	events := make([]any, 0, len(b.Events)*eventCols)
+	dedup := make([]any, 0, len(b.Events)*dedupCols)
 	for i := range b.Events {
 		e := &b.Events[i]
 		key := dedupKey{e.Workspace, e.MessageID}
@@ -72,7 +141,7 @@ func appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Durat
 		}
 		head, ok := heads[e.Workspace]
 		if !ok {
-			err := tx.QueryRowContext(ctx, `SELECT position FROM log_heads WHERE workspace = ?`, e.Workspace).Scan(&head)
+			err := tx.StmtContext(ctx, s.writer.head).QueryRowContext(ctx, e.Workspace).Scan(&head)
 			if err != nil && !errors.Is(err, sql.ErrNoRows) {
 				return nil, fmt.Errorf("read log head: %w", err)
 			}
@@ -88,25 +157,21 @@ func appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Durat
 			e.AnonymousID, micros(e.Timestamp), micros(e.ReceivedAt), e.Flags, e.Format,
 			e.Signals.IP, e.Signals.UserAgent, e.Signals.Origin, boolInt(e.Signals.GPC), []byte(e.Raw))
 	}
-	if err := sqlstate.InsertRows(ctx, tx, sqlstate.SQLite, `INSERT INTO events (workspace, position, source, message_id, type, name, user_id,
-		anonymous_id, timestamp, received_at, flags, format, ip, user_agent, origin, gpc, raw)`, 17, "", events); err != nil {
+	if err := insertRows(ctx, tx, s.writer.events, eventCols, events); err != nil {
 		return nil, fmt.Errorf("insert events: %w", err)
 	}
-	if err := sqlstate.InsertRows(ctx, tx, sqlstate.SQLite, `INSERT INTO dedup (workspace, message_id, position, received_at)`, 4,
-		`ON CONFLICT (workspace, message_id) DO UPDATE SET position = excluded.position, received_at = excluded.received_at`, dedup); err != nil {
+	if err := insertRows(ctx, tx, s.writer.dedup, dedupCols, dedup); err != nil {
 		return nil, fmt.Errorf("remember messageIds: %w", err)
 	}
 	for ws, head := range heads {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO log_heads (workspace, position) VALUES (?, ?)
-			ON CONFLICT (workspace) DO UPDATE SET position = excluded.position`, ws, head); err != nil {
+		if _, err := tx.StmtContext(ctx, s.writer.moveHead).ExecContext(ctx, ws, head); err != nil {
 			return nil, fmt.Errorf("move log head: %w", err)
 		}
 	}
 	for _, q := range b.Quarantine {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO quarantine (workspace, source, message_id, received_at, code, reason,
-			ip, user_agent, origin, gpc, raw) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			q.Workspace, q.Source, q.MessageID, micros(q.ReceivedAt), q.Code, q.Reason,
-			q.Signals.IP, q.Signals.UserAgent, q.Signals.Origin, boolInt(q.Signals.GPC), []byte(q.Raw)); err != nil {
+		if _, err := tx.StmtContext(ctx, s.writer.quarantine).ExecContext(ctx, q.Workspace, q.Source, q.MessageID,
+			micros(q.ReceivedAt), q.Code, q.Reason, q.Signals.IP, q.Signals.UserAgent, q.Signals.Origin,
+			boolInt(q.Signals.GPC), []byte(q.Raw)); err != nil {
 			return nil, fmt.Errorf("quarantine event: %w", err)
 		}
 	}
@@ -114,8 +179,8 @@ func appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window time.Durat
 }
 
 // knownIDs looks up the batch's messageIds in the dedup table, per
-// workspace, in chunks.
-func knownIDs(ctx context.Context, tx *sql.Tx, events []store.Event) (map[dedupKey]seenID, error) {
+// workspace, lookupIDs at a time.
+func (s *Store) knownIDs(ctx context.Context, tx *sql.Tx, events []store.Event) (map[dedupKey]seenID, error) {
 	known := map[dedupKey]seenID{}
 	byWS := map[string][]any{}
 	for _, e := range events {
@@ -123,31 +188,39 @@ func knownIDs(ctx context.Context, tx *sql.Tx, events []store.Event) (map[dedupK
 			byWS[e.Workspace] = append(byWS[e.Workspace], e.MessageID)
 		}
 	}
+	lookup := tx.StmtContext(ctx, s.writer.lookup)
+	args := make([]any, 1+lookupIDs)
 	for ws, ids := range byWS {
+		args[0] = ws
 		for len(ids) > 0 {
-			n := min(len(ids), maxIDs)
-			rows, err := tx.QueryContext(ctx, `SELECT message_id, position, received_at FROM dedup WHERE workspace = ? AND message_id IN (`+
-				strings.TrimSuffix(strings.Repeat("?, ", n), ", ")+`)`, append([]any{ws}, ids[:n]...)...)
-			if err != nil {
-				return nil, fmt.Errorf("look up messageIds: %w", err)
-			}
-			for rows.Next() {
-				var id string
-				var k seenID
-				if err := rows.Scan(&id, &k.position, &k.receivedAt); err != nil {
-					rows.Close()
-					return nil, fmt.Errorf("look up messageIds: %w", err)
-				}
-				known[dedupKey{ws, id}] = k
-			}
-			rows.Close()
-			if err := rows.Err(); err != nil {
-				return nil, fmt.Errorf("look up messageIds: %w", err)
+			n := copy(args[1:], ids)
+			for i := 1 + n; i < len(args); i++ {
+				args[i] = ""
 			}
 			ids = ids[n:]
+			if err := scanKnown(ctx, lookup, args, ws, known); err != nil {
+				return nil, fmt.Errorf("look up messageIds: %w", err)
+			}
 		}
 	}
 	return known, nil
+}
+
+func scanKnown(ctx context.Context, lookup *sql.Stmt, args []any, ws string, known map[dedupKey]seenID) error {
+	rows, err := lookup.QueryContext(ctx, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var k seenID
+		if err := rows.Scan(&id, &k.position, &k.receivedAt); err != nil {
+			return err
+		}
+		known[dedupKey{ws, id}] = k
+	}
+	return rows.Err()
 }
 
 const eventColumns = `position, source, message_id, type, name, user_id, anonymous_id, timestamp, received_at,
@@ -319,7 +392,7 @@ func (s *Store) ReplayQuarantined(ctx context.Context, workspace string, id int6
 		if n, _ := r.RowsAffected(); n == 0 {
 			return store.ErrNotFound
 		}
-		res, err = appendTx(ctx, tx, b, dedupWindow)
+		res, err = s.appendTx(ctx, tx, b, dedupWindow)
 		return err
 	})
 	if err != nil {
