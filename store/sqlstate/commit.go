@@ -253,11 +253,13 @@ func (s *State) profiles(ctx context.Context, tx *sql.Tx, c *store.Changes) erro
 		last_seen = {greatest}(state_profiles.last_seen, excluded.last_seen), events = state_profiles.events + excluded.events`, args)
 }
 
+// traitKey names one trait of one profile.
+type traitKey struct {
+	p store.ProfileID
+	k string
+}
+
 func (s *State) traits(ctx context.Context, tx *sql.Tx, c *store.Changes) error {
-	type key struct {
-		p store.ProfileID
-		k string
-	}
 	wins := func(a, b store.TraitValue) bool {
 		if a.Priority != b.Priority {
 			return a.Priority > b.Priority
@@ -272,15 +274,18 @@ func (s *State) traits(ctx context.Context, tx *sql.Tx, c *store.Changes) error 
 	}
 	// History keeps a value when it differs from the one before it: the
 	// previous value of the batch, or for the batch's first value of a
-	// trait, the stored current value (checked in SQL). Most identify calls
-	// repeat unchanged traits.
-	best := map[key]int{}
-	last := map[key]string{}
-	var changed, first, search []any
+	// trait, the stored current value. Most identify calls repeat
+	// unchanged traits; their words are in the search index already.
+	last, err := s.heldTraits(ctx, tx, c)
+	if err != nil {
+		return err
+	}
+	best := map[traitKey]int{}
+	var history, search []any
 	terms := map[string]bool{}
 	values := make([]string, len(c.Traits))
 	for i, t := range c.Traits {
-		k := key{t.Profile, t.Key}
+		k := traitKey{t.Profile, t.Key}
 		v := string(compactJSON(t.Value))
 		values[i] = v
 		if j, ok := best[k]; !ok || wins(t, c.Traits[j]) {
@@ -288,14 +293,10 @@ func (s *State) traits(ctx context.Context, tx *sql.Tx, c *store.Changes) error 
 		}
 		prev, seen := last[k]
 		last[k] = v
-		switch {
-		case !seen:
-			first = append(first, row(t, v)...)
-		case prev != v:
-			changed = append(changed, row(t, v)...)
-		default:
+		if seen && prev == v {
 			continue
 		}
+		history = append(history, row(t, v)...)
 		if !searchKeys[t.Key] {
 			continue
 		}
@@ -310,16 +311,13 @@ func (s *State) traits(ctx context.Context, tx *sql.Tx, c *store.Changes) error 
 		}
 	}
 	const cols = `(workspace, profile, key, value, ts, source, priority, position)`
-	const onConflict = `ON CONFLICT (workspace, profile, key, position) DO NOTHING`
-	if err := s.historyIfChanged(ctx, tx, first); err != nil {
-		return err
-	}
-	if err := s.insert(ctx, tx, `INSERT INTO state_trait_history `+cols, 8, onConflict, changed); err != nil {
+	if err := s.insert(ctx, tx, `INSERT INTO state_trait_history `+cols, 8,
+		`ON CONFLICT (workspace, profile, key, position) DO NOTHING`, history); err != nil {
 		return err
 	}
 	current := make([]any, 0, 8*len(best))
 	for i, t := range c.Traits {
-		if best[key{t.Profile, t.Key}] == i {
+		if best[traitKey{t.Profile, t.Key}] == i {
 			current = append(current, row(t, values[i])...)
 		}
 	}
@@ -330,26 +328,45 @@ func (s *State) traits(ctx context.Context, tx *sql.Tx, c *store.Changes) error 
 		`ON CONFLICT (workspace, term, profile) DO NOTHING`, search)
 }
 
-// historyIfChanged adds trait values to the history unless the stored
-// current value of the trait is the same; args hold 8 values per row in
-// the order of the history's columns.
-func (s *State) historyIfChanged(ctx context.Context, tx *sql.Tx, args []any) error {
-	const row = `(?, CAST(? AS BIGINT), ?, ?, CAST(? AS BIGINT), ?, CAST(? AS BIGINT), CAST(? AS BIGINT))`
-	for len(args) > 0 {
-		n := min(len(args)/8, maxRows)
-		q := `WITH v (workspace, profile, key, value, ts, source, priority, position) AS (VALUES ` +
-			strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + `)
-			INSERT INTO state_trait_history (workspace, profile, key, value, ts, source, priority, position)
-			SELECT workspace, profile, key, value, ts, source, priority, position FROM v
-			WHERE NOT EXISTS (SELECT 1 FROM state_traits t WHERE t.workspace = v.workspace AND t.profile = v.profile
-				AND t.key = v.key AND t.value = v.value)
-			ON CONFLICT (workspace, profile, key, position) DO NOTHING`
-		if _, err := s.exec(ctx, tx, q, args[:n*8]...); err != nil {
-			return err
+// heldTraits returns the stored current values of the traits of the
+// profiles that c sets traits on. It reads them by profile, the primary
+// key's prefix, so that no planner may prefer the index on values: without
+// statistics PostgreSQL did, and scanned every profile sharing a common
+// value for each trait it checked.
+func (s *State) heldTraits(ctx context.Context, tx *sql.Tx, c *store.Changes) (map[traitKey]string, error) {
+	var profiles []any
+	seen := map[store.ProfileID]bool{}
+	for _, t := range c.Traits {
+		if !seen[t.Profile] {
+			seen[t.Profile] = true
+			profiles = append(profiles, int64(t.Profile))
 		}
-		args = args[n*8:]
 	}
-	return nil
+	held := map[traitKey]string{}
+	for len(profiles) > 0 {
+		n := min(len(profiles), maxRows)
+		q := `SELECT profile, key, value FROM state_traits WHERE workspace = ? AND profile IN (` +
+			strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `)`
+		rows, err := tx.QueryContext(ctx, s.q(q), append([]any{c.Workspace}, profiles[:n]...)...)
+		if err != nil {
+			return nil, fmt.Errorf("read held traits: %w", err)
+		}
+		for rows.Next() {
+			var k traitKey
+			var v string
+			if err := rows.Scan(&k.p, &k.k, &v); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("read held traits: %w", err)
+			}
+			held[k] = v
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read held traits: %w", err)
+		}
+		profiles = profiles[n:]
+	}
+	return held, nil
 }
 
 // searchTerms are the lower-cased text and its words (an email's local
