@@ -45,8 +45,9 @@ type seenID struct{ position, receivedAt int64 }
 // multi-row INSERT took ~12% of a commit's CPU). Rows are inserted in chunks
 // of the sizes in insertSizes, largest first, so a batch of n events takes at
 // most n/100 + 18 statements; 100 events use 1,700 of SQLite's 32,766
-// variables. MessageIds are looked up lookupIDs at a time, the last chunk
-// padded with "" (never stored as a messageId).
+// variables. MessageIds are looked up 100 or 10 at a time (lookupSizes), the
+// last chunk padded with "" (never stored as a messageId): a commit of a few
+// single calls pays for 10 lookups, not 100.
 const (
 	eventInsert = `INSERT INTO events (workspace, position, source, message_id, type, name, user_id,
 		anonymous_id, timestamp, received_at, flags, format, ip, user_agent, origin, gpc, raw) VALUES `
@@ -54,15 +55,17 @@ const (
 	dedupInsert = `INSERT INTO dedup (workspace, message_id, position, received_at) VALUES `
 	dedupUpsert = ` ON CONFLICT (workspace, message_id) DO UPDATE SET position = excluded.position, received_at = excluded.received_at`
 	dedupCols   = 4
-	lookupIDs   = 100
 )
 
-var insertSizes = []int{100, 10, 1}
+var (
+	insertSizes = []int{100, 10, 1}
+	lookupSizes = []int{100, 10}
+)
 
 // writerStmts are the prepared statements of appendTx.
 type writerStmts struct {
 	events, dedup  map[int]*sql.Stmt // multi-row inserts by row count
-	lookup         *sql.Stmt         // lookupIDs messageIds of one workspace
+	lookup         map[int]*sql.Stmt // n messageIds of one workspace, by n
 	head, moveHead *sql.Stmt
 	quarantine     *sql.Stmt
 }
@@ -79,13 +82,15 @@ func prepareWriter(ctx context.Context, db *sql.DB) (*writerStmts, error) {
 		}
 		return st
 	}
-	w := &writerStmts{events: map[int]*sql.Stmt{}, dedup: map[int]*sql.Stmt{}}
+	w := &writerStmts{events: map[int]*sql.Stmt{}, dedup: map[int]*sql.Stmt{}, lookup: map[int]*sql.Stmt{}}
 	for _, n := range insertSizes {
 		w.events[n] = prepare(eventInsert + placeholders(n, eventCols))
 		w.dedup[n] = prepare(dedupInsert + placeholders(n, dedupCols) + dedupUpsert)
 	}
-	w.lookup = prepare(`SELECT message_id, position, received_at FROM dedup WHERE workspace = ? AND message_id IN (` +
-		strings.TrimSuffix(strings.Repeat("?, ", lookupIDs), ", ") + `)`)
+	for _, n := range lookupSizes {
+		w.lookup[n] = prepare(`SELECT message_id, position, received_at FROM dedup WHERE workspace = ? AND message_id IN ` +
+			placeholders(1, n))
+	}
 	w.head = prepare(`SELECT position FROM log_heads WHERE workspace = ?`)
 	w.moveHead = prepare(`INSERT INTO log_heads (workspace, position) VALUES (?, ?)
 		ON CONFLICT (workspace) DO UPDATE SET position = excluded.position`)
@@ -179,7 +184,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window
 }
 
 // knownIDs looks up the batch's messageIds in the dedup table, per
-// workspace, lookupIDs at a time.
+// workspace, in chunks of lookupSizes.
 func (s *Store) knownIDs(ctx context.Context, tx *sql.Tx, events []store.Event) (map[dedupKey]seenID, error) {
 	known := map[dedupKey]seenID{}
 	byWS := map[string][]any{}
@@ -188,17 +193,21 @@ func (s *Store) knownIDs(ctx context.Context, tx *sql.Tx, events []store.Event) 
 			byWS[e.Workspace] = append(byWS[e.Workspace], e.MessageID)
 		}
 	}
-	lookup := tx.StmtContext(ctx, s.writer.lookup)
-	args := make([]any, 1+lookupIDs)
+	args := make([]any, 1+lookupSizes[0])
 	for ws, ids := range byWS {
 		args[0] = ws
 		for len(ids) > 0 {
-			n := copy(args[1:], ids)
-			for i := 1 + n; i < len(args); i++ {
-				args[i] = ""
+			size := lookupSizes[0]
+			if len(ids) <= lookupSizes[1] {
+				size = lookupSizes[1]
+			}
+			chunk := args[:1+size]
+			n := copy(chunk[1:], ids)
+			for i := 1 + n; i < len(chunk); i++ {
+				chunk[i] = ""
 			}
 			ids = ids[n:]
-			if err := scanKnown(ctx, lookup, args, ws, known); err != nil {
+			if err := scanKnown(ctx, tx.StmtContext(ctx, s.writer.lookup[size]), chunk, ws, known); err != nil {
 				return nil, fmt.Errorf("look up messageIds: %w", err)
 			}
 		}

@@ -108,6 +108,38 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("DedupLargeBatches", func(t *testing.T) {
+		t.Parallel()
+		w := ws()
+		// Sizes around the chunks backends look messageIds up and insert rows in.
+		var first store.Batch
+		for i := range 257 {
+			first.Events = append(first.Events, event(w, fmt.Sprint("big", i)))
+		}
+		if _, err := st.Append(ctx, &first, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{1, 9, 10, 11, 100, 101, 257} {
+			b := &store.Batch{}
+			for i := range n {
+				b.Events = append(b.Events, event(w, fmt.Sprint("big", (i*7)%257)))
+			}
+			b.Events = append(b.Events, event(w, fmt.Sprint("new", n)))
+			res, err := st.Append(ctx, b, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res[:n] {
+				if want := (store.Appended{Position: int64((i*7)%257) + 1, Duplicate: true}); r != want {
+					t.Fatalf("batch of %d, event %d: %+v, want %+v", n, i, r, want)
+				}
+			}
+			if res[n].Duplicate {
+				t.Fatalf("batch of %d: the new event is a duplicate", n)
+			}
+		}
+	})
+
 	t.Run("PruneDedupKeepsPositions", func(t *testing.T) {
 		t.Parallel()
 		w := ws()
