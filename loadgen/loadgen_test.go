@@ -291,6 +291,21 @@ func TestRunTransportError(t *testing.T) {
 	}
 }
 
+// A paced run is not held back by too few senders: at 2,000 requests/s at
+// least 100 (50 ms worth) may be in flight, whatever Concurrency says.
+func TestPacedRunHasSendersForItsRate(t *testing.T) {
+	t.Parallel()
+	_, o := setup(t, "track")
+	o.Concurrency, o.Rate, o.Requests = 1, 2000, 200
+	rep, err := Run(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Concurrency != 100 || rep.OK != 200 {
+		t.Errorf("report %+v: want concurrency 100 and 200 requests answered", rep)
+	}
+}
+
 func TestRunStopsWhenCanceled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())

@@ -43,7 +43,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&o.WriteKey, "write-key", "", "write key of the source to send to; required")
 	fs.StringVar(&o.Mode, "mode", "batch", "batch: POST /v1/batch; track: single /v1/track, /v1/page and /v1/identify calls")
 	fs.IntVar(&o.BatchSize, "batch-size", 100, "events per batch request (the Tracking API takes up to 500 KB, about 450 of these events)")
-	fs.IntVar(&o.Concurrency, "concurrency", 16, "requests in flight at once")
+	fs.IntVar(&o.Concurrency, "concurrency", 16, "requests in flight at once; with --rate at least rate × 50 ms, so a paced run is not held back by the generator")
 	fs.DurationVar(&o.Duration, "duration", 30*time.Second, "how long to run")
 	fs.IntVar(&o.Requests, "requests", 0, "stop after this many requests instead of after --duration")
 	fs.Float64Var(&o.Rate, "rate", 0, "target requests/s, paced open-loop; 0 = as fast as possible")
