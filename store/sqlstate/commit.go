@@ -20,10 +20,15 @@ func (s *State) insert(ctx context.Context, tx *sql.Tx, head string, cols int, t
 }
 
 // InsertRows runs head VALUES (…),(…) tail, written with "?" placeholders,
-// for args holding cols values per row, in chunks of at most maxRows rows.
+// for args holding cols values per row, in chunks of at most maxRows rows;
+// or, when d.Unnest is set, head SELECT * FROM unnest(…) tail, once.
+// Values are strings and integers.
 func InsertRows(ctx context.Context, tx *sql.Tx, d Dialect, head string, cols int, tail string, args []any) error {
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
 	s := &State{d: d}
+	if d.Unnest {
+		return s.insertUnnest(ctx, tx, head, cols, tail, args)
+	}
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
 	for len(args) > 0 {
 		n := min(len(args)/cols, maxRows)
 		q := head + " VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + " " + tail
@@ -33,6 +38,45 @@ func InsertRows(ctx context.Context, tx *sql.Tx, d Dialect, head string, cols in
 		args = args[n*cols:]
 	}
 	return nil
+}
+
+// insertUnnest runs head SELECT * FROM unnest(…) tail with one array
+// argument per column (see InsertRows).
+func (s *State) insertUnnest(ctx context.Context, tx *sql.Tx, head string, cols int, tail string, args []any) error {
+	rows := len(args) / cols
+	if rows == 0 {
+		return nil
+	}
+	arrays := make([]any, cols)
+	casts := make([]string, cols)
+	for j := range cols {
+		if _, ok := args[j].(string); ok {
+			a := make([]string, rows)
+			for i := range a {
+				v, ok := args[i*cols+j].(string)
+				if !ok {
+					return fmt.Errorf("insert rows: column %d mixes %T and string", j, args[i*cols+j])
+				}
+				a[i] = v
+			}
+			arrays[j], casts[j] = a, "CAST(? AS TEXT[])"
+			continue
+		}
+		a := make([]int64, rows)
+		for i := range a {
+			switch v := args[i*cols+j].(type) {
+			case int64:
+				a[i] = v
+			case int:
+				a[i] = int64(v)
+			default:
+				return fmt.Errorf("insert rows: column %d holds %T, want a string or an integer", j, v)
+			}
+		}
+		arrays[j], casts[j] = a, "CAST(? AS BIGINT[])"
+	}
+	_, err := tx.ExecContext(ctx, s.q(head+" SELECT * FROM unnest("+strings.Join(casts, ", ")+") "+tail), arrays...)
+	return err
 }
 
 // traitWins is the condition under which a new trait value (excluded)
