@@ -115,8 +115,18 @@ func deviceTypes(kind string) (id, ad string) {
 func (c *Compiled) order(ids []store.Identifier) []store.Identifier {
 	slices.SortStableFunc(ids, func(a, b store.Identifier) int { return c.compareTypes(a.Type, b.Type) })
 	out := ids[:0]
-	for i, id := range ids {
-		if !slices.Contains(ids[:i], id) {
+	if len(ids) <= 16 {
+		for i, id := range ids {
+			if !slices.Contains(ids[:i], id) {
+				out = append(out, id)
+			}
+		}
+		return out
+	}
+	seen := make(map[store.Identifier]bool, len(ids))
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
 			out = append(out, id)
 		}
 	}

@@ -37,9 +37,11 @@ type Graph struct {
 
 	// Scratch space of Resolve, kept to avoid allocating per event.
 	cands   []cand
-	owners  []uint32
+	owners  []uint32    // profiles holding the event's identifiers, oldest first
+	refs    []int32     // how many of the event's identifiers each owner holds
+	held    []heldCount // what each owner holds, per type
 	counts  []typeCount // indexed like types
-	touched []uint32
+	touched []uint32    // types with counts
 }
 
 // typeInfo is an interned identifier type and its limit.
@@ -65,10 +67,19 @@ type cand struct {
 	slot uint32 // holding profile, 0 if none
 }
 
-// typeCount counts one type's values while a change is checked.
+// typeCount counts one type's values while a change is checked: the
+// event's new ones (add), those the owners hold (sum), and the most one
+// owner holds (peak).
 type typeCount struct {
 	on                  bool // listed in Graph.touched
 	add, cur, sum, peak int32
+}
+
+// heldCount is how many values of a type an owner holds (within the
+// type's window).
+type heldCount struct {
+	slot, typ uint32
+	n         int32
 }
 
 // Outcome is what resolving one event did to the graph.
@@ -119,7 +130,7 @@ func (g *Graph) Blocked(id store.Identifier) bool { return g.blocked[id] }
 // then the ids in reuse (an undone merge gives the merged-away profile its
 // id back).
 func (g *Graph) Dissolve(p store.ProfileID, reuse ...store.ProfileID) {
-	if s, ok := g.held(p); ok {
+	if s, ok := g.live(p); ok {
 		for i := g.slots[s].head; i != 0; {
 			r := g.in.rec(i)
 			i, r.slot, r.next = r.next, 0, 0
@@ -188,7 +199,7 @@ func (g *Graph) Owner(id store.Identifier) (store.ProfileID, bool) {
 // Holdings returns the identifiers a profile holds, in the order they were
 // attached (a merged profile's after the surviving profile's).
 func (g *Graph) Holdings(p store.ProfileID) []store.HeldIdentifier {
-	s, ok := g.held(p)
+	s, ok := g.live(p)
 	if !ok {
 		return nil
 	}
@@ -280,20 +291,7 @@ func (g *Graph) Resolve(ev *store.Event) Outcome {
 		cands = append(cands, c)
 	}
 	g.cands = cands[:0]
-	rx := nanos(ev.ReceivedAt)
-	for len(cands) > 0 {
-		g.collectOwners(cands)
-		code, reason := g.check(cands, rx)
-		if code == "" {
-			break
-		}
-		last := cands[len(cands)-1].id
-		out.Decisions = append(out.Decisions, store.Decision{
-			Position: ev.Position, Identifier: last, Code: code,
-			Reason: fmt.Sprintf("%s was dropped: %s", last, reason), At: ev.ReceivedAt,
-		})
-		cands = cands[:len(cands)-1]
-	}
+	cands = g.settle(&out, cands, ev)
 	if len(cands) > 0 {
 		g.apply(&out, cands, ev)
 	}
@@ -303,29 +301,117 @@ func (g *Graph) Resolve(ev *store.Event) Outcome {
 	return out
 }
 
-// collectOwners sets g.owners to the slots holding any of cands, oldest
-// profile first.
-func (g *Graph) collectOwners(cands []cand) {
-	g.owners = g.owners[:0]
+// settle drops cands from the end, recording each drop, until attaching
+// the rest to the union of the profiles holding them breaks no rule; it
+// returns the rest and leaves those profiles, oldest first, in g.owners.
+//
+// Dropping one identifier at a time and checking again is the rule; the
+// counts the check needs are kept up to date as identifiers are dropped,
+// so an event with many identifiers costs time linear in them, not
+// quadratic.
+func (g *Graph) settle(out *Outcome, cands []cand, ev *store.Event) []cand {
+	// The owners, oldest first, and how many of cands each holds.
+	g.owners, g.refs = g.owners[:0], g.refs[:0]
 	for _, c := range cands {
 		if c.slot != 0 && !slices.Contains(g.owners, c.slot) {
 			g.owners = append(g.owners, c.slot)
 		}
 	}
 	slices.Sort(g.owners)
-}
-
-// check reports why attaching cands to the union of g.owners would break
-// a rule ("" if it would not). A count that is over its limit only breaks
-// the rule if the change makes it grow beyond what one profile already
-// held (rules may have been tightened since).
-func (g *Graph) check(cands []cand, rx int64) (code, reason string) {
+	g.refs = append(g.refs, make([]int32, len(g.owners))...)
 	fresh := 0
+	touched := g.touched[:0]
+	mark := func(t uint32) *typeCount {
+		tc := &g.counts[t]
+		if !tc.on {
+			tc.on, touched = true, append(touched, t)
+		}
+		return tc
+	}
 	for _, c := range cands {
 		if c.slot == 0 {
 			fresh++
+			mark(c.typ).add++
+		} else {
+			i, _ := slices.BinarySearch(g.owners, c.slot)
+			g.refs[i]++
 		}
 	}
+	// What each owner holds per type, counting only values within the
+	// type's window.
+	rx := nanos(ev.ReceivedAt)
+	held := g.held[:0]
+	for _, s := range g.owners {
+		start := len(held)
+		for i := g.slots[s].head; i != 0; {
+			r := g.in.rec(i)
+			i = r.next
+			if w := g.types[r.typ].limit.Window; w > 0 && r.at < since(rx, w) {
+				continue
+			}
+			tc := mark(r.typ)
+			if tc.cur == 0 {
+				held = append(held, heldCount{slot: s, typ: r.typ})
+			}
+			tc.cur++
+		}
+		for k := start; k < len(held); k++ {
+			tc := &g.counts[held[k].typ]
+			held[k].n = tc.cur
+			tc.sum += tc.cur
+			tc.peak = max(tc.peak, tc.cur)
+			tc.cur = 0
+		}
+	}
+	for len(cands) > 0 {
+		code, reason := g.verdict(fresh, touched)
+		if code == "" {
+			break
+		}
+		last := cands[len(cands)-1]
+		out.Decisions = append(out.Decisions, store.Decision{
+			Position: ev.Position, Identifier: last.id, Code: code,
+			Reason: fmt.Sprintf("%s was dropped: %s", last.id, reason), At: ev.ReceivedAt,
+		})
+		cands = cands[:len(cands)-1]
+		if last.slot == 0 {
+			fresh--
+			g.counts[last.typ].add--
+			continue
+		}
+		o, _ := slices.BinarySearch(g.owners, last.slot)
+		if g.refs[o]--; g.refs[o] > 0 {
+			continue
+		}
+		// The owner leaves: take its counts out.
+		g.owners, g.refs = slices.Delete(g.owners, o, o+1), slices.Delete(g.refs, o, o+1)
+		for k := range held {
+			if h := held[k]; h.slot == last.slot {
+				tc := &g.counts[h.typ]
+				tc.sum -= h.n
+				tc.peak = 0
+				for _, other := range held {
+					if other.typ == h.typ && other.slot != last.slot {
+						tc.peak = max(tc.peak, other.n)
+					}
+				}
+			}
+		}
+		held = slices.DeleteFunc(held, func(h heldCount) bool { return h.slot == last.slot })
+	}
+	for _, t := range touched {
+		g.counts[t] = typeCount{}
+	}
+	g.touched, g.held = touched[:0], held[:0]
+	return cands
+}
+
+// verdict reports why attaching fresh new identifiers, whose counts per
+// type are in g.counts, to the union of g.owners would break a rule (""
+// if it would not). A type breaks its limit if its count after the change
+// exceeds the limit and what any one owner held: a count already over its
+// limit (the rules were tightened) only blocks changes that make it grow.
+func (g *Graph) verdict(fresh int, touched []uint32) (code, reason string) {
 	owners := g.owners
 	if len(owners) <= 1 && fresh == 0 {
 		return "", "" // nothing changes
@@ -342,73 +428,28 @@ func (g *Graph) check(cands []cand, rx int64) (code, reason string) {
 	if len(owners) > 1 && merges > g.c.maxMerges {
 		return "cap_merges", fmt.Sprintf("the profile would have been merged %d times (cap %d)", merges, g.c.maxMerges)
 	}
-
-	// Count per type: the event's new values, and what each owner holds
-	// within the type's window. With one owner only the types of new
-	// values can grow; a merge can grow every type the owners hold.
-	touched := g.touched[:0]
-	for _, c := range cands {
-		if c.slot == 0 {
-			tc := &g.counts[c.typ]
-			if !tc.on {
-				tc.on, touched = true, append(touched, c.typ)
-			}
-			tc.add++
-		}
-	}
-	merge := len(owners) > 1
-	for _, s := range owners {
-		for i := g.slots[s].head; i != 0; {
-			r := g.in.rec(i)
-			i = r.next
-			tc := &g.counts[r.typ]
-			if !tc.on {
-				if !merge {
-					continue
-				}
-				tc.on, touched = true, append(touched, r.typ)
-			}
-			if w := g.types[r.typ].limit.Window; w <= 0 || r.at >= since(rx, w) {
-				tc.cur++
-			}
-		}
-		for _, t := range touched {
-			tc := &g.counts[t]
-			tc.sum += tc.cur
-			tc.peak = max(tc.peak, tc.cur)
-			tc.cur = 0
-		}
-	}
 	var worst uint32
-	var over, found bool
+	found := false
 	for _, t := range touched {
 		tc := &g.counts[t]
-		n := tc.sum + tc.add
-		if int(n) > g.types[t].limit.Max && n > tc.peak {
+		if n := tc.sum + tc.add; int(n) > g.types[t].limit.Max && n > tc.peak {
 			if !found || g.c.compareTypes(g.types[t].name, g.types[worst].name) < 0 {
-				worst, over, found = t, true, true
+				worst, found = t, true
 			}
 		}
 	}
-	if over {
-		l, n := g.types[worst].limit, g.counts[worst].sum+g.counts[worst].add
-		in := "ever"
-		if l.Window > 0 {
-			in = "within " + l.Window.String()
-		}
-		t := g.types[worst].name
-		if merge {
-			reason = fmt.Sprintf("merging profiles %v would give %d %s values %s (limit %d)", owners, n, t, in, l.Max)
-		} else {
-			reason = fmt.Sprintf("the profile would hold %d %s values %s (limit %d)", n, t, in, l.Max)
-		}
-		code = "limit"
+	if !found {
+		return "", ""
 	}
-	for _, t := range touched {
-		g.counts[t] = typeCount{}
+	l, n, t := g.types[worst].limit, g.counts[worst].sum+g.counts[worst].add, g.types[worst].name
+	in := "ever"
+	if l.Window > 0 {
+		in = "within " + l.Window.String()
 	}
-	g.touched = touched[:0]
-	return code, reason
+	if len(owners) > 1 {
+		return "limit", fmt.Sprintf("merging profiles %v would give %d %s values %s (limit %d)", owners, n, t, in, l.Max)
+	}
+	return "limit", fmt.Sprintf("the profile would hold %d %s values %s (limit %d)", n, t, in, l.Max)
 }
 
 // apply merges g.owners and attaches the new identifiers of cands.
@@ -515,8 +556,8 @@ func (g *Graph) alloc() store.ProfileID {
 	return p
 }
 
-// held returns the slot of profile p if p holds identifiers.
-func (g *Graph) held(p store.ProfileID) (uint32, bool) {
+// live returns the slot of profile p if p holds identifiers.
+func (g *Graph) live(p store.ProfileID) (uint32, bool) {
 	if p <= 0 || p >= store.ProfileID(len(g.slots)) || g.slots[p].n == 0 {
 		return 0, false
 	}
