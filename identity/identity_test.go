@@ -131,6 +131,19 @@ func TestResolve(t *testing.T) {
 			{0, `{"type":"identify","userId":"B","anonymousId":"b","traits":{"email":"b@x.io"}}`, "p2 new +user_id:B +email:b@x.io +anonymous_id:b"},
 			{0, `{"type":"identify","anonymousId":"a","traits":{"email":"b@x.io"}}`, "p2 !limit anonymous_id:a"},
 		}},
+		{"many values of one type: the excess goes, last first", nil, []step{
+			{0, `{"type":"track","anonymousId":"a","context":{"externalIds":[` +
+				`{"id":"c1","type":"crm_id"},{"id":"c2","type":"crm_id"},{"id":"c3","type":"crm_id"},{"id":"c4","type":"crm_id"},` +
+				`{"id":"c5","type":"crm_id"},{"id":"c6","type":"crm_id"},{"id":"c7","type":"crm_id"}]}}`,
+				"p1 new +anonymous_id:a +crm_id:c1 +crm_id:c2 +crm_id:c3 +crm_id:c4 +crm_id:c5 !limit crm_id:c7 !limit crm_id:c6"},
+		}},
+		{"a profile whose identifier is dropped leaves the merge", nil, []step{
+			{0, `{"type":"identify","userId":"A","anonymousId":"a1"}`, "p1 new +user_id:A +anonymous_id:a1"},
+			{0, `{"type":"page","anonymousId":"a2"}`, "p2 new +anonymous_id:a2"},
+			{0, `{"type":"identify","userId":"B","anonymousId":"a3"}`, "p3 new +user_id:B +anonymous_id:a3"},
+			{0, `{"type":"track","anonymousId":"a1","context":{"externalIds":[{"id":"a2","type":"anonymous_id"},{"id":"a3","type":"anonymous_id"}]}}`,
+				"p1 2>1(anonymous_id:a2) !limit anonymous_id:a3"},
+		}},
 		{"one browser, two people", nil, []step{
 			{0, `{"type":"identify","userId":"A","anonymousId":"s"}`, "p1 new +user_id:A +anonymous_id:s"},
 			{0, `{"type":"identify","userId":"B","anonymousId":"s"}`, "p2 new +user_id:B !limit anonymous_id:s"},
