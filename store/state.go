@@ -145,6 +145,8 @@ type Changes struct {
 	Decisions   []Decision
 	Block       []Identifier // identifiers an admin blocked
 	Unblock     []Identifier // identifiers an admin unblocked
+
+	Compute ComputeChanges // computed traits and audiences (compute.go)
 }
 
 // Profile is a profile's summary as the Profile API shows it.
