@@ -64,7 +64,7 @@ func TestAnalyticsNextInChromium(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			b := setup(t)
-			page := newPageServer(t, filepath.Join(lib, "dist", "umd"))
+			page := newPageServer(t, "index.html", filepath.Join(lib, "dist", "umd"))
 			q := url.Values{"kith": {b.srv.URL}, "key": {webKey}, "mode": {c.mode}, "delivery": {c.delivery}}
 			res, stop := startChromium(t, chrome, page.URL+"/?"+q.Encode(), page.results)
 			want := int64(5)
@@ -149,15 +149,6 @@ func checkBrowserEvents(t *testing.T, evs []map[string]any, res pageResult, orig
 	}
 }
 
-// lookup follows a dotted path through decoded JSON objects.
-func lookup(v any, path string) any {
-	for _, k := range strings.Split(path, ".") {
-		m, _ := v.(map[string]any)
-		v = m[k]
-	}
-	return v
-}
-
 // waitForEvents polls the log until it holds n events: the snippet's calls
 // and a batch are delivered after the page reports.
 func waitForEvents(t *testing.T, b *bundle, n int64) []map[string]any {
@@ -169,21 +160,26 @@ func waitForEvents(t *testing.T, b *bundle, n int64) []map[string]any {
 	return b.events(t, "acme")
 }
 
-// pageServer serves the test page and the library's bundles on an origin
-// of its own, and receives the page's result.
+// pageServer serves a test page and a library's files on an origin of its
+// own, and receives the page's result.
 type pageServer struct {
 	*httptest.Server
 	results chan pageResult
 }
 
-func newPageServer(t *testing.T, bundles string) *pageServer {
+// newPageServer serves browserDir/page at / and the files of the directory
+// lib under /lib/ (none if lib is empty: the page must load its library
+// from elsewhere).
+func newPageServer(t *testing.T, page, lib string) *pageServer {
 	t.Helper()
 	p := &pageServer{results: make(chan pageResult, 1)}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, filepath.Join(browserDir, "index.html"))
+		http.ServeFile(w, r, filepath.Join(browserDir, page))
 	})
-	mux.Handle("GET /lib/", http.StripPrefix("/lib/", http.FileServer(http.Dir(bundles))))
+	if lib != "" {
+		mux.Handle("GET /lib/", http.StripPrefix("/lib/", http.FileServer(http.Dir(lib))))
+	}
 	mux.HandleFunc("POST /result", func(w http.ResponseWriter, r *http.Request) {
 		var res pageResult
 		if err := json.NewDecoder(r.Body).Decode(&res); err != nil {

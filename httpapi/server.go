@@ -1,7 +1,8 @@
 // Package httpapi is Kith's HTTP surface: the Segment-compatible Tracking
-// API, the settings document for the browser library, the event log and
-// quarantine APIs, and the operational endpoints (/healthz, /readyz,
-// /metrics).
+// API, the documents the browser libraries load at start (Segment's
+// settings, RudderStack's source config) and optionally the browser
+// library's files, the event log and quarantine APIs, and the operational
+// endpoints (/healthz, /readyz, /metrics).
 package httpapi
 
 import (
@@ -32,6 +33,12 @@ type Options struct {
 	PublicURL string
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
+	// SDKDir, if set, is a directory holding @segment/analytics-next's
+	// browser files (the npm package's dist/umd: standalone.js and the
+	// *.bundle.*.js chunks), which Kith then serves at the paths of
+	// Segment's CDN so that a snippet can load the library from Kith
+	// (sdkfiles.go). Empty: those paths answer 404 sdk_not_hosted.
+	SDKDir string
 }
 
 // Server serves Kith's HTTP API.
@@ -45,6 +52,7 @@ type Server struct {
 	promReg *prometheus.Registry
 	public  string
 	now     func() time.Time
+	sdkDir  string
 	mux     *http.ServeMux
 }
 
@@ -62,7 +70,7 @@ func New(o Options) *Server {
 	s := &Server{
 		st: o.Store, reg: o.Registry, gc: o.Committer, limits: o.Limits,
 		log: o.Logger, promReg: o.Metrics, public: o.PublicURL, now: o.Now,
-		mux: http.NewServeMux(),
+		sdkDir: o.SDKDir, mux: http.NewServeMux(),
 	}
 	s.metrics = newMetrics(o.Metrics, o.Store)
 	s.routes()
@@ -80,6 +88,15 @@ func (s *Server) routes() {
 	// Settings document loaded by analytics.js / analytics-next at start.
 	s.handle("GET /v1/projects/{writeKey}/settings", "settings", s.handleSettings)
 	s.handle("OPTIONS /v1/projects/{writeKey}/settings", "preflight", s.handlePreflight)
+	// Source config loaded by RudderStack's JavaScript SDK at start (its
+	// configUrl + /sourceConfig/?writeKey=…).
+	for _, p := range []string{"/sourceConfig", "/sourceConfig/{$}"} {
+		s.handle("GET "+p, "source_config", s.handleSourceConfig)
+		s.handle("OPTIONS "+p, "preflight", s.handlePreflight)
+	}
+	// analytics-next's files at the paths of Segment's CDN (Options.SDKDir).
+	s.handle("GET /analytics.js/v1/{writeKey}/analytics.min.js", "sdk_files", s.handleSnippetScript)
+	s.handle("GET /analytics-next/bundles/{file}", "sdk_files", s.handleSDKBundle)
 
 	// Event log (the debugger) and quarantine: need the debug scope.
 	s.handle("GET /v1/workspaces/{workspace}/events", "events", s.scoped("debug", s.handleEvents))
