@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kithcdp/kith/httpapi"
 )
 
 // browserDir holds the page and the npm project that brings the official
@@ -38,11 +40,12 @@ type pageResult struct {
 // bundle in headless Chromium on one origin, points it at Kith on another
 // (so settings and events cross origins and CORS is exercised for real),
 // makes one call of each browser call type, and reads the events back from
-// the log API.
+// the log API. One case loads the library itself from Kith (Options.SDKDir).
 func TestAnalyticsNextInChromium(t *testing.T) {
 	t.Parallel()
 	chrome := findChromium(t)
 	lib := filepath.Join(browserDir, "node_modules", "@segment", "analytics-next")
+	umd := filepath.Join(lib, "dist", "umd")
 	var pkg struct{ Version string }
 	raw, err := os.ReadFile(filepath.Join(lib, "package.json"))
 	if err != nil {
@@ -53,52 +56,155 @@ func TestAnalyticsNextInChromium(t *testing.T) {
 	}
 	cases := []struct {
 		name, mode, delivery string
+		fromKith             bool // Kith hosts the library (SDKDir = dist/umd); the page server serves only the page
 	}{
 		// dist/umd/index.js + AnalyticsBrowser.load({writeKey, cdnURL}): POST /v1/{i,t,p,g,a}, one per call.
-		{"npm bundle", "npm", "standard"},
+		{"npm bundle", "npm", "standard", false},
 		// The same with deliveryStrategy batching: one POST /v1/b.
-		{"npm bundle batching", "npm", "batching"},
+		{"npm bundle batching", "npm", "batching", false},
 		// Segment's snippet with analytics._cdn and dist/umd/standalone.js; calls made before load.
-		{"snippet", "snippet", "standard"},
+		{"snippet", "snippet", "standard", false},
+		// The same snippet loading {kith}/analytics.js/v1/{writeKey}/analytics.min.js.
+		{"snippet, library hosted by Kith", "snippet", "standard", true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			b := setup(t)
-			page := newPageServer(t, "index.html", filepath.Join(lib, "dist", "umd"))
-			q := url.Values{"kith": {b.srv.URL}, "key": {webKey}, "mode": {c.mode}, "delivery": {c.delivery}}
-			res, stop := startChromium(t, chrome, page.URL+"/?"+q.Encode(), page.results)
-			want := int64(5)
-			if len(res.Failed) > 0 {
-				want = 0 // the page gave up: look at what did arrive
+			var reqs requestLog
+			sdkDir, pageLib := "", umd
+			if c.fromKith {
+				if err := checkSDKDir(umd); err != nil {
+					t.Skipf("skipping: %s cannot be hosted: %v", umd, err)
+				}
+				sdkDir, pageLib = umd, ""
 			}
-			evs := waitForEvents(t, b, want)
-			chromeLog := stop()
-			if len(res.Failed) > 0 || len(res.Problems) > 0 {
-				t.Errorf("the page reported failures %q and problems %q", res.Failed, res.Problems)
+			b := setupWith(t, func(o *httpapi.Options) { o.SDKDir = sdkDir }, reqs.wrap)
+			page := newPageServer(t, "index.html", pageLib)
+			q := url.Values{"mode": {c.mode}, "delivery": {c.delivery}}
+			if c.fromKith {
+				q.Set("from", "kith")
+				// An ajs_ query parameter makes the library load one of its
+				// lazy chunks (queryString.bundle.*.js) from Kith too.
+				q.Set("ajs_aid", "anon-from-kith")
 			}
-			if res.AnonymousID == "" || res.UserID != "u-browser-1" {
-				t.Errorf("the library's user: anonymousId %q, userId %q", res.AnonymousID, res.UserID)
+			res, evs := runPage(t, chrome, b, page, q)
+			checkBrowserEvents(t, evs, res, page.URL, browserLib{name: "analytics.js", version: "next-" + pkg.Version, messageIDPrefix: "ajs-next-", traits: "traits"})
+			if !c.fromKith {
+				return
 			}
-			checkBrowserEvents(t, evs, res, page.URL, "next-"+pkg.Version)
-			if code, m := b.get(t, "/v1/workspaces/acme/quarantine", debugToken); code != 200 || len(m["data"].([]any)) != 0 {
-				t.Errorf("quarantine: %d %v", code, m)
+			got := reqs.list()
+			if !slices.Contains(got, "GET /analytics.js/v1/"+webKey+"/analytics.min.js 200") {
+				t.Errorf("the library was not loaded from Kith; Kith answered %q", got)
 			}
-			if t.Failed() {
-				t.Logf("page result: %+v\nthe page's console:\n%s", res, consoleLines(chromeLog))
+			if !slices.ContainsFunc(got, func(r string) bool {
+				return strings.HasPrefix(r, "GET /analytics-next/bundles/queryString.bundle.") && strings.HasSuffix(r, ".js 200")
+			}) {
+				t.Errorf("the library's queryString chunk was not loaded from Kith; Kith answered %q", got)
+			}
+			if res.AnonymousID != "anon-from-kith" {
+				t.Errorf("anonymousId %q: the chunk did not run (want the page's ajs_aid)", res.AnonymousID)
 			}
 		})
 	}
 }
 
+// checkSDKDir reports whether dir holds what Options.SDKDir needs:
+// analytics-next's standalone.js and its chunks.
+func checkSDKDir(dir string) error {
+	if _, err := os.Stat(filepath.Join(dir, "standalone.js")); err != nil {
+		return err
+	}
+	chunks, err := filepath.Glob(filepath.Join(dir, "*.bundle.*.js"))
+	if err == nil && len(chunks) == 0 {
+		err = fmt.Errorf("no *.bundle.*.js in %s", dir)
+	}
+	return err
+}
+
+// runPage opens page in Chromium with q plus Kith's URL (kith) and the
+// write key (key), waits until the log holds the page's five calls, and
+// returns what the page reported and the log. It fails the test when the
+// page reports failures or problems, when the library's user is not the
+// page's, and when anything was quarantined; the page's console is logged
+// if the test fails.
+func runPage(t *testing.T, chrome string, b *bundle, page *pageServer, q url.Values) (pageResult, []map[string]any) {
+	t.Helper()
+	q.Set("kith", b.srv.URL)
+	q.Set("key", webKey)
+	res, stop := startChromium(t, chrome, page.URL+"/?"+q.Encode(), page.results)
+	want := int64(5)
+	if len(res.Failed) > 0 {
+		want = 0 // the page gave up: look at what did arrive
+	}
+	evs := waitForEvents(t, b, want)
+	chromeLog := stop()
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("page result: %+v\nthe page's console:\n%s", res, consoleLines(chromeLog))
+		}
+	})
+	if len(res.Failed) > 0 || len(res.Problems) > 0 {
+		t.Errorf("the page reported failures %q and problems %q", res.Failed, res.Problems)
+	}
+	if res.AnonymousID == "" || res.UserID != "u-browser-1" {
+		t.Errorf("the library's user: anonymousId %q, userId %q", res.AnonymousID, res.UserID)
+	}
+	if code, m := b.get(t, "/v1/workspaces/acme/quarantine", debugToken); code != 200 || len(m["data"].([]any)) != 0 {
+		t.Errorf("quarantine: %d %v", code, m)
+	}
+	return res, evs
+}
+
+// requestLog records the requests a server answers, as "METHOD /path status".
+type requestLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *requestLog) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(sw, r)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.lines = append(l.lines, fmt.Sprintf("%s %s %d", r.Method, r.URL.Path, sw.status))
+	})
+}
+
+// list returns the requests recorded so far, in the order they ended.
+func (l *requestLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.lines)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusRecorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// browserLib is what a browser library writes into each event it sends.
+type browserLib struct {
+	name, version   string // context.library
+	messageIDPrefix string
+	traits          string // where an identify call's traits go
+}
+
 // checkBrowserEvents asserts that evs are the five calls the page makes.
-func checkBrowserEvents(t *testing.T, evs []map[string]any, res pageResult, origin, libVersion string) {
+func checkBrowserEvents(t *testing.T, evs []map[string]any, res pageResult, origin string, lib browserLib) {
 	t.Helper()
 	want := map[string]struct {
 		name  string // the log's event name
 		field string // a field of the raw event...
 		value string // ...and its value
 	}{
-		"identify": {"", "traits.email", "ada@example.com"},
+		"identify": {"", lib.traits + ".email", "ada@example.com"},
 		"track":    {"Browser Clicked", "properties.button", "buy"},
 		"page":     {"Pricing", "category", "Docs"},
 		"group":    {"", "groupId", "acct-7"},
@@ -115,7 +221,6 @@ func checkBrowserEvents(t *testing.T, evs []map[string]any, res pageResult, orig
 		delete(want, typ)
 		raw, _ := e["raw"].(map[string]any)
 		sig, _ := e["signals"].(map[string]any)
-		lib := lookup(raw, "context.library")
 		mid, _ := e["messageId"].(string)
 		ids = append(ids, mid)
 		switch {
@@ -127,10 +232,10 @@ func checkBrowserEvents(t *testing.T, evs []map[string]any, res pageResult, orig
 			t.Errorf("%s: userId %v anonymousId %v, want u-browser-1 and the page's %q", typ, e["userId"], e["anonymousId"], res.AnonymousID)
 		case e["source"] != "web" || e["flags"] != nil:
 			t.Errorf("%s: source %v flags %v", typ, e["source"], e["flags"])
-		case !strings.HasPrefix(mid, "ajs-next-"):
+		case mid == "" || !strings.HasPrefix(mid, lib.messageIDPrefix):
 			t.Errorf("%s: messageId %q is not the library's", typ, mid)
-		case lookup(raw, "context.library.name") != "analytics.js" || lookup(raw, "context.library.version") != libVersion:
-			t.Errorf("%s: context.library = %v, want analytics.js %s", typ, lib, libVersion)
+		case lookup(raw, "context.library.name") != lib.name || lookup(raw, "context.library.version") != lib.version:
+			t.Errorf("%s: context.library = %v, want %s %s", typ, lookup(raw, "context.library"), lib.name, lib.version)
 		case sig["origin"] != origin:
 			t.Errorf("%s: signals.origin = %v, want the page's origin %s", typ, sig["origin"], origin)
 		case !strings.Contains(fmt.Sprint(sig["userAgent"]), "Chrome"):
