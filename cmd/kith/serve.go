@@ -37,6 +37,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	publicURL := fs.String("public-url", env("KITH_PUBLIC_URL", ""), "base URL browsers use to reach Kith, e.g. https://kith.example.com (env KITH_PUBLIC_URL; default: the request's host)")
 	logFormat := fs.String("log-format", env("KITH_LOG_FORMAT", "text"), "log format: text or json (env KITH_LOG_FORMAT)")
 	leaseTTL := fs.Duration("lease-ttl", envDuration("KITH_LEASE_TTL", 10*time.Second), "how long a node's hold on a workspace lasts unless renewed; another node takes over a dead node's workspaces after at most this long (env KITH_LEASE_TTL)")
+	sdkDir := fs.String("sdk-dir", env("KITH_SDK_DIR", ""), "directory holding @segment/analytics-next's browser files (the npm package's dist/umd), served at the paths of Segment's CDN so that a snippet can load the library from Kith (env KITH_SDK_DIR; default: none, those paths answer 404)")
 	fold := fs.Bool("fold", env("KITH_FOLD", "true") != "false", "fold the log into profiles on this node; false makes an ingest-only node, e.g. beside folding nodes on PostgreSQL (env KITH_FOLD=false)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -89,7 +90,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	api := httpapi.New(httpapi.Options{
 		Store: st, Registry: reg, Committer: gc, Limits: ingest.DefaultLimits(),
-		Logger: logger, Metrics: promReg, PublicURL: *publicURL,
+		Logger: logger, Metrics: promReg, PublicURL: *publicURL, SDKDir: *sdkDir,
 	})
 	srv := &http.Server{
 		Handler:           api.Handler(),
