@@ -23,15 +23,16 @@ import (
 	"github.com/kithcdp/kith/httpapi"
 )
 
-// browserDir holds the page and the npm project that brings the official
-// Segment browser library (`npm ci` there fills node_modules).
+// browserDir holds the test pages (index.html for Segment's library,
+// rudderstack.html for RudderStack's) and the npm project that brings the
+// official libraries (`npm ci` there fills node_modules).
 const browserDir = "testdata/browser"
 
-// pageResult is what testdata/browser/index.html POSTs to /result.
+// pageResult is what a test page POSTs to /result.
 type pageResult struct {
 	AnonymousID string   `json:"anonymousId"`
 	UserID      string   `json:"userId"`
-	MessageIDs  []string `json:"messageIds"` // npm mode only: the snippet's buffered calls return no Context
+	MessageIDs  []string `json:"messageIds"` // not in snippet mode: the snippet's buffered calls return no Context
 	Failed      []string `json:"failed"`     // delivery failures and load errors
 	Problems    []string `json:"problems"`   // console errors and warnings, uncaught errors
 }
