@@ -136,18 +136,19 @@ func (c *Compiled) order(ids []store.Identifier) []store.Identifier {
 // scan reads the identifier-carrying fields of the event's JSON into f.
 // Traits are read from "traits" for identify calls and from
 // "context.traits" for the others (a group call's traits are the
-// account's). Malformed JSON yields no fields: ingest validates events, so
+// account's); an identify call's context.traits fill what its traits lack
+// (RudderStack's SDKs send an identify's traits only there). Malformed JSON yields no fields: ingest validates events, so
 // this only happens to bytes that did not come through it.
 func (c *Compiled) scan(ev *store.Event, f *rawFields) {
 	s := &jscan{b: ev.Raw}
 	identify, alias := ev.Type == "identify", ev.Type == "alias"
-	traits := func() bool {
+	traits := func(fill bool) bool {
 		return s.object(func(k []byte, esc bool) bool {
 			i, ok := c.traitIndex[string(k)]
 			if esc {
 				i, ok = c.traitIndex[unquote(k, esc)]
 			}
-			if !ok {
+			if !ok || (fill && f.traits[i] != "") {
 				return s.skip()
 			}
 			v, ok := s.text()
@@ -204,12 +205,12 @@ func (c *Compiled) scan(ev *store.Event, f *rawFields) {
 			f.previousID = v
 			return ok
 		case identify && is(k, esc, "traits"):
-			return traits()
+			return traits(false)
 		case is(k, esc, "context"):
 			return s.object(func(k []byte, esc bool) bool {
 				switch {
-				case !identify && is(k, esc, "traits"):
-					return traits()
+				case is(k, esc, "traits"):
+					return traits(identify)
 				case is(k, esc, "device"):
 					return device()
 				case is(k, esc, "externalIds"):
