@@ -33,6 +33,7 @@ type field struct {
 // resolved is a property path read from the event.
 type resolved struct {
 	path string
+	raw  []byte
 	v    scalar
 	kind uint8 // rAbsent, rNull, rObject, rScalar
 }
@@ -112,6 +113,7 @@ func (e *Event) value(path string, segs []string) *resolved {
 		raw, ok = lookup(raw, s)
 	}
 	if ok {
+		r.raw = raw
 		r.v, r.kind = parseScalar(raw)
 	}
 	e.paths = append(e.paths, r)

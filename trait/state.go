@@ -81,6 +81,7 @@ func (t *Trait) Observe(s *State, ev *Event) bool {
 		}
 	}
 	var v scalar
+	var fx i128
 	if t.segs != nil {
 		r := ev.value(t.def.Property, t.segs)
 		switch t.kind {
@@ -90,6 +91,10 @@ func (t *Trait) Observe(s *State, ev *Event) bool {
 			}
 		case kSum, kAvg:
 			if r.kind != rScalar || r.v.k != sNumber || math.Abs(r.v.n) > maxSummand {
+				return false
+			}
+			var ok bool
+			if fx, ok = fixedText(r.raw); !ok {
 				return false
 			}
 		case kMin, kMax:
@@ -112,7 +117,7 @@ func (t *Trait) Observe(s *State, ev *Event) bool {
 		b.n++
 	case kSum, kAvg:
 		b.n++
-		b.sum = b.sum.add(fixed(v.n))
+		b.sum = b.sum.add(fx)
 	case kMin:
 		if fresh || v.n < b.num {
 			b.num = v.n
@@ -188,7 +193,8 @@ func (b *bucket) add(v scalar, n int64) bool {
 // observeFunnel advances the funnel's chains with ev. Steps are taken in
 // log order: a step counts when its timestamp is not before the start of a
 // chain that reached the previous step and at most Within after it. The
-// last step completes the chain (counted on its day) and consumes it.
+// last step completes the chain (counted on its day) and consumes it. An
+// event takes at most one step, the furthest it can.
 func (t *Trait) observeFunnel(s *State, ev *Event) bool {
 	name := ev.ev.Name
 	hit := false
@@ -207,9 +213,8 @@ func (t *Trait) observeFunnel(s *State, ev *Event) bool {
 			s.starts[i] = noStart
 		}
 	}
-	changed := false
 	last := len(t.steps) - 1
-	// From the last step down, so that one event does not take two steps.
+	// From the last step down; an event takes one step at most.
 	for j := last; j >= 0; j-- {
 		if t.steps[j] != name {
 			continue
@@ -217,9 +222,9 @@ func (t *Trait) observeFunnel(s *State, ev *Event) bool {
 		if j == 0 {
 			if ev.ts > s.starts[0] {
 				s.starts[0] = ev.ts
-				changed = true
+				return true
 			}
-			continue
+			return false
 		}
 		start := s.starts[j-1]
 		if start == noStart || ev.ts < start || ev.ts-start > t.within {
@@ -229,13 +234,14 @@ func (t *Trait) observeFunnel(s *State, ev *Event) bool {
 			b, _ := s.bucket(t.bucketDay(ev))
 			b.n++
 			s.starts[j-1] = noStart
-			changed = true
-		} else if start > s.starts[j] {
+			return true
+		}
+		if start > s.starts[j] {
 			s.starts[j] = start
-			changed = true
+			return true
 		}
 	}
-	return changed
+	return false
 }
 
 // Merge folds src into dst (profiles merged, or an account's users

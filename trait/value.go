@@ -103,18 +103,110 @@ type i128 struct {
 	lo uint64
 }
 
-// fixed converts a number (|f| <= maxSummand) to units of 1e-9.
-func fixed(f float64) i128 {
-	x := math.Round(f * sumScale)
-	neg := x < 0
-	x = math.Abs(x)
-	hi := math.Floor(x / (1 << 64))
-	lo := x - hi*(1<<64)
-	v := i128{hi: int64(hi), lo: uint64(lo)}
+// fixedText converts a JSON number's text (|v| <= maxSummand) to units of
+// 1e-9 exactly, rounding half away from zero at the tenth decimal.
+func fixedText(raw []byte) (i128, bool) {
+	i := 0
+	neg := false
+	if i < len(raw) && raw[i] == '-' {
+		neg = true
+		i++
+	}
+	start := i
+	for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+		i++
+	}
+	intEnd := i
+	fracStart, fracEnd := i, i
+	if i < len(raw) && raw[i] == '.' {
+		i++
+		fracStart = i
+		for i < len(raw) && raw[i] >= '0' && raw[i] <= '9' {
+			i++
+		}
+		fracEnd = i
+	}
+	if intEnd == start || (fracStart > intEnd && fracEnd == fracStart) {
+		return i128{}, false
+	}
+	exp := 0
+	if i < len(raw) && (raw[i] == 'e' || raw[i] == 'E') {
+		i++
+		eneg := false
+		if i < len(raw) && (raw[i] == '+' || raw[i] == '-') {
+			eneg = raw[i] == '-'
+			i++
+		}
+		if i == len(raw) {
+			return i128{}, false
+		}
+		for ; i < len(raw); i++ {
+			c := raw[i]
+			if c < '0' || c > '9' {
+				return i128{}, false
+			}
+			if exp < 100_000 {
+				exp = exp*10 + int(c-'0')
+			}
+		}
+		if eneg {
+			exp = -exp
+		}
+	}
+	if i != len(raw) {
+		return i128{}, false
+	}
+	// The digit at index k of int+frac digits is worth 10^(point-1-k) units
+	// of 1e-9.
+	point := intEnd - start + exp + 9
+	digits := func(k int) (byte, bool) { // the k-th digit of int then frac
+		if n := intEnd - start; k < n {
+			return raw[start+k], true
+		} else if k-n < fracEnd-fracStart {
+			return raw[fracStart+k-n], true
+		}
+		return 0, false
+	}
+	var hi, lo uint64
+	k := 0
+	for ; ; k++ {
+		c, ok := digits(k)
+		if !ok {
+			// Trailing zeros up to the units.
+			for pw := point - k; pw > 0 && (hi|lo) != 0 && hi < 1<<62; pw-- {
+				hi, lo = mul10(hi, lo)
+			}
+			break
+		}
+		if pw := point - 1 - k; pw < 0 {
+			if pw == -1 && c >= '5' {
+				var carry uint64
+				lo, carry = bits.Add64(lo, 1, 0)
+				hi += carry
+			}
+			break
+		}
+		if hi >= 1<<62 {
+			return i128{}, false
+		}
+		hi, lo = mul10(hi, lo)
+		var carry uint64
+		lo, carry = bits.Add64(lo, uint64(c-'0'), 0)
+		hi += carry
+	}
+	if hi >= 1<<62 {
+		return i128{}, false
+	}
+	v := i128{hi: int64(hi), lo: lo}
 	if neg {
 		v = v.neg()
 	}
-	return v
+	return v, true
+}
+
+func mul10(hi, lo uint64) (uint64, uint64) {
+	h, l := bits.Mul64(lo, 10)
+	return hi*10 + h, l
 }
 
 func (a i128) neg() i128 {
@@ -136,6 +228,12 @@ func (a i128) add(b i128) i128 {
 }
 
 func (a i128) float() float64 {
+	if a.hi < 0 {
+		if a.hi == math.MinInt64 && a.lo == 0 {
+			return -math.Ldexp(1, 127) / sumScale
+		}
+		return -a.neg().float()
+	}
 	return (float64(a.hi)*(1<<64) + float64(a.lo)) / sumScale
 }
 
