@@ -11,7 +11,9 @@ import (
 // computed traits and of audiences' event conditions, the values they give,
 // audience memberships with their history, and the outbox of events for
 // activation. Like the rest of the derived state, all of it is written by
-// State.Commit in the batch's transaction and rebuilt by a replay.
+// State.Commit in the batch's transaction. A replay rebuilds all of it but
+// the outbox: Reset keeps the outbox, and the replay's entries, having the
+// identities of the ones already there, are not appended again.
 //
 // Definitions of computed traits and audiences are configuration, not
 // derived state: they live in the Registry (Definitions).
@@ -55,12 +57,13 @@ const (
 )
 
 // OutboxEntry is one item for activation (destinations read the outbox).
-// (Kind, Position, Profile, Key) identify it: a replay that makes the same
-// decision at the same position makes an entry with the same identity, so
-// deliveries derived from it keep their idempotency key.
+// (Kind, Position, Profile, Key) identify it within its workspace: a replay
+// that makes the same decision at the same position makes an entry with
+// the same identity, so deliveries derived from it keep their idempotency
+// key.
 type OutboxEntry struct {
-	ID        int64 // assigned by Commit, increasing per workspace
-	Workspace string
+	ID        int64  // assigned by Commit, increasing per workspace (ReadOutbox returns it; Commit leaves the Changes as they are)
+	Workspace string // set by ReadOutbox; Commit writes to the Changes' workspace
 	Kind      string // OutboxAudienceEntered, ...
 	Profile   ProfileID
 	Position  int64
@@ -77,6 +80,14 @@ type OutboxEntry struct {
 // memberships: the engine re-evaluates them and records only real changes.
 // Merges do not move compute rows: the engine writes the merged state to
 // the surviving profile and deletes the other's explicitly.
+//
+// Every list applies in order, so that a batch has the effect of its
+// changes committed one by one, however the processor cuts batches: of
+// several States or Values of one row the last wins, and Audiences replay
+// membership changes in order. An entry of a profile that is already a
+// member keeps the membership as it is (its since), and an exit of a
+// profile that is not a member changes no membership; both are kept in the
+// history all the same.
 type ComputeChanges struct {
 	States    []ComputeState   // upserted by (Profile, Key); nil Data deletes
 	Values    []ComputedValue  // upserted by (Profile, Name); nil Value deletes
@@ -97,7 +108,8 @@ type AudienceSize struct {
 }
 
 // ComputeStore is implemented by every backend's State; it is split out to
-// keep the contract readable. Reset deletes all of it but the outbox.
+// keep the contract readable. Reset deletes all of it but the outbox. Every
+// method reads one workspace's rows only; limits follow PageSize.
 type ComputeStore interface {
 	// ScanComputeStates calls fn for every ComputeState of the workspace
 	// (to load the compute engine).
@@ -105,7 +117,7 @@ type ComputeStore interface {
 	// ScanComputedValues calls fn for every ComputedValue of the workspace.
 	ScanComputedValues(ctx context.Context, workspace string, fn func(ComputedValue) error) error
 	// ScanTraits calls fn with the current value of each given trait key of
-	// every profile that has one.
+	// every profile that has one (a trait cleared by null has none).
 	ScanTraits(ctx context.Context, workspace string, keys []string, fn func(ProfileID, Trait) error) error
 	// ScanLinks calls fn for every user-account link of the workspace.
 	ScanLinks(ctx context.Context, workspace string, fn func(Link) error) error
@@ -124,7 +136,9 @@ type ComputeStore interface {
 	// smaller sequence than before, as returned in Seq).
 	AudienceHistory(ctx context.Context, workspace, audience string, p ProfileID, before int64, limit int) ([]AudienceChangeEntry, error)
 	// AudienceSizes returns the audience's size at the end of each of the
-	// last days (UTC) up to and including today, oldest first.
+	// last days (UTC) up to and including now's, oldest first: for day D,
+	// the entries minus the exits in its history with At before D+1's
+	// midnight. days is capped at 366; days <= 0 returns none.
 	AudienceSizes(ctx context.Context, workspace, audience string, days int, now time.Time) ([]AudienceSize, error)
 	// ReadOutbox returns a workspace's outbox entries with ID > after, by ID.
 	ReadOutbox(ctx context.Context, workspace string, after int64, limit int) ([]OutboxEntry, error)
@@ -159,10 +173,17 @@ type Definition struct {
 
 // Definitions is implemented by every backend's Registry.
 type Definitions interface {
-	// PutDefinition stores d. When a definition of that workspace, kind and
-	// name exists with a different Body, it is replaced and its Version
-	// grows by one; with the same Body and Origin nothing changes. It
-	// returns the definition as stored.
+	// PutDefinition stores d. A new definition gets Version 1. When a
+	// definition of that workspace, kind and name exists with a different
+	// Body, it is replaced and its Version grows by one; with the same Body
+	// and Origin nothing changes; with the same Body and another Origin only
+	// Origin changes. UpdatedAt is set on every change. Bodies are compared
+	// and stored as compact JSON (whitespace does not make a change). A
+	// deleted definition put again goes on from its last Version, so that
+	// one (kind, name, Version), which keys the compute engine's state,
+	// never names two bodies. It returns the definition as stored, and
+	// fails on a Kind other than DefinitionTrait or DefinitionAudience, an
+	// empty Workspace or Name, or a Body that is not JSON.
 	PutDefinition(ctx context.Context, d Definition) (Definition, error)
 	// DeleteDefinition removes a definition (ErrNotFound if absent).
 	DeleteDefinition(ctx context.Context, workspace, kind, name string) error

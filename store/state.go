@@ -185,6 +185,8 @@ type ProfileSearch struct {
 
 // State is the derived state of every workspace.
 type State interface {
+	ComputeStore // computed traits, audiences and the outbox (compute.go)
+
 	// AcquireLease takes the lease on a workspace for owner, or renews it
 	// when owner holds it. A free or expired lease is taken with Epoch+1.
 	// It fails with ErrLeaseHeld while another owner's lease is valid.

@@ -173,6 +173,8 @@ type Token struct {
 
 // Registry holds workspaces, sources, tokens and server metadata.
 type Registry interface {
+	Definitions // of computed traits and audiences (compute.go)
+
 	// Meta returns a server-wide value (ErrNotFound if unset).
 	Meta(ctx context.Context, key string) ([]byte, error)
 	// SetMetaIfAbsent stores value under key unless a value exists, and

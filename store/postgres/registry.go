@@ -2,12 +2,15 @@ package postgres
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/kithcdp/kith/store"
+	"github.com/kithcdp/kith/store/sqlstate"
 )
 
 // Meta returns the server-wide value stored under key, or store.ErrNotFound.
@@ -147,4 +150,79 @@ func (s *Store) DeleteToken(ctx context.Context, workspace, name string) error {
 		return fmt.Errorf("delete token %q/%q: %w", workspace, name, err)
 	}
 	return nil
+}
+
+// PutDefinition stores a definition (see store.Definitions): version 1 when
+// new, one more when its body changes or it was deleted (its tombstone
+// keeps the last version); with the same body and origin nothing changes.
+// It returns the definition as stored. One statement
+// decides, so concurrent puts from several nodes count every change.
+func (s *Store) PutDefinition(ctx context.Context, d store.Definition) (store.Definition, error) {
+	body, err := sqlstate.DefinitionBody(d)
+	if err != nil {
+		return store.Definition{}, fmt.Errorf("put definition: %w", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var out store.Definition
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
+		var version int64
+		err := tx.QueryRow(ctx, `INSERT INTO definitions (workspace, kind, name, body, origin, version, updated_at)
+			VALUES ($1, $2, $3, $4, $5, 1, $6)
+			ON CONFLICT (workspace, kind, name) DO UPDATE SET
+				version = definitions.version + CASE WHEN definitions.body = excluded.body AND NOT definitions.deleted THEN 0 ELSE 1 END,
+				body = excluded.body, origin = excluded.origin, updated_at = excluded.updated_at, deleted = FALSE
+			WHERE definitions.deleted OR definitions.body <> excluded.body OR definitions.origin <> excluded.origin
+			RETURNING version`, d.Workspace, d.Kind, d.Name, body, d.Origin, now).Scan(&version)
+		if err == nil {
+			out = d
+			out.Body, out.Version, out.UpdatedAt = json.RawMessage(body), version, now
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		// Unchanged (the conflicting row is locked now): return it as stored.
+		out, err = scanDefinition(tx.QueryRow(ctx, `SELECT `+definitionCols+` FROM definitions
+			WHERE workspace = $1 AND kind = $2 AND name = $3`, d.Workspace, d.Kind, d.Name))
+		return err
+	})
+	if err != nil {
+		return store.Definition{}, fmt.Errorf("put definition %s %q: %w", d.Kind, d.Name, err)
+	}
+	return out, nil
+}
+
+const definitionCols = `workspace, kind, name, body, origin, version, updated_at`
+
+func scanDefinition(r pgx.Row) (store.Definition, error) {
+	var d store.Definition
+	var body string
+	err := r.Scan(&d.Workspace, &d.Kind, &d.Name, &body, &d.Origin, &d.Version, &d.UpdatedAt)
+	d.Body, d.UpdatedAt = json.RawMessage(body), d.UpdatedAt.UTC()
+	return d, err
+}
+
+// DeleteDefinition removes a definition (store.ErrNotFound if absent),
+// leaving a tombstone that keeps its version.
+func (s *Store) DeleteDefinition(ctx context.Context, workspace, kind, name string) error {
+	n, err := s.exec(ctx, `UPDATE definitions SET deleted = TRUE, updated_at = $4
+		WHERE workspace = $1 AND kind = $2 AND name = $3 AND NOT deleted`, workspace, kind, name, time.Now().UTC())
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete definition %s %q of %q: %w", kind, name, workspace, err)
+	}
+	return nil
+}
+
+// Definitions returns a workspace's definitions ordered by kind and name.
+func (s *Store) Definitions(ctx context.Context, workspace string) ([]store.Definition, error) {
+	rows, _ := s.pool.Query(ctx, `SELECT `+definitionCols+` FROM definitions WHERE workspace = $1 AND NOT deleted
+		ORDER BY kind COLLATE "C", name COLLATE "C"`, workspace)
+	ds, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Definition, error) { return scanDefinition(r) })
+	if err != nil {
+		return nil, fmt.Errorf("list definitions: %w", err)
+	}
+	return ds, nil
 }

@@ -3,11 +3,14 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kithcdp/kith/store"
+	"github.com/kithcdp/kith/store/sqlstate"
 )
 
 // Meta returns the server-wide value stored under key, or store.ErrNotFound.
@@ -139,4 +142,82 @@ func (s *Store) query(ctx context.Context, doing, q string, scan func(*sql.Rows)
 		return fmt.Errorf("%s: %w", doing, err)
 	}
 	return nil
+}
+
+// PutDefinition stores a definition (see store.Definitions): version 1 when
+// new, one more when its body changes or it was deleted (its tombstone
+// keeps the last version); with the same body and origin nothing changes.
+// It returns the definition as stored.
+func (s *Store) PutDefinition(ctx context.Context, d store.Definition) (store.Definition, error) {
+	body, err := sqlstate.DefinitionBody(d)
+	if err != nil {
+		return store.Definition{}, fmt.Errorf("put definition: %w", err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var out store.Definition
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		var version int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO definitions (workspace, kind, name, body, origin, version, updated_at)
+			VALUES (?, ?, ?, ?, ?, 1, ?)
+			ON CONFLICT (workspace, kind, name) DO UPDATE SET
+				version = definitions.version + CASE WHEN definitions.body = excluded.body AND NOT definitions.deleted THEN 0 ELSE 1 END,
+				body = excluded.body, origin = excluded.origin, updated_at = excluded.updated_at, deleted = FALSE
+			WHERE definitions.deleted OR definitions.body <> excluded.body OR definitions.origin <> excluded.origin
+			RETURNING version`, d.Workspace, d.Kind, d.Name, body, d.Origin, now.UnixMicro()).Scan(&version)
+		if err == nil {
+			out = d
+			out.Body, out.Version, out.UpdatedAt = json.RawMessage(body), version, now
+			return nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		// Unchanged: return it as stored.
+		out, err = scanDefinition(tx.QueryRowContext(ctx, `SELECT `+definitionCols+` FROM definitions
+			WHERE workspace = ? AND kind = ? AND name = ?`, d.Workspace, d.Kind, d.Name))
+		return err
+	})
+	if err != nil {
+		return store.Definition{}, fmt.Errorf("put definition %s %q: %w", d.Kind, d.Name, err)
+	}
+	return out, nil
+}
+
+const definitionCols = `workspace, kind, name, body, origin, version, updated_at`
+
+func scanDefinition(r interface{ Scan(...any) error }) (store.Definition, error) {
+	var d store.Definition
+	var body string
+	var at int64
+	err := r.Scan(&d.Workspace, &d.Kind, &d.Name, &body, &d.Origin, &d.Version, &at)
+	d.Body, d.UpdatedAt = json.RawMessage(body), time.UnixMicro(at).UTC()
+	return d, err
+}
+
+// DeleteDefinition removes a definition (store.ErrNotFound if absent),
+// leaving a tombstone that keeps its version.
+func (s *Store) DeleteDefinition(ctx context.Context, workspace, kind, name string) error {
+	return s.deleteOne(ctx, "delete definition", `UPDATE definitions SET deleted = TRUE, updated_at = ?
+		WHERE workspace = ? AND kind = ? AND name = ? AND NOT deleted`, time.Now().UTC().UnixMicro(), workspace, kind, name)
+}
+
+// Definitions returns a workspace's definitions ordered by kind and name.
+func (s *Store) Definitions(ctx context.Context, workspace string) ([]store.Definition, error) {
+	rows, err := s.w.QueryContext(ctx, `SELECT `+definitionCols+` FROM definitions WHERE workspace = ? AND NOT deleted ORDER BY kind, name`, workspace)
+	if err != nil {
+		return nil, fmt.Errorf("list definitions: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Definition
+	for rows.Next() {
+		d, err := scanDefinition(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list definitions: %w", err)
+		}
+		out = append(out, d)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list definitions: %w", err)
+	}
+	return out, nil
 }

@@ -22,7 +22,7 @@ func (s *State) insert(ctx context.Context, tx *sql.Tx, head string, cols int, t
 // InsertRows runs head VALUES (…),(…) tail, written with "?" placeholders,
 // for args holding cols values per row, in chunks of at most maxRows rows;
 // or, when d.Unnest is set, head SELECT * FROM unnest(…) tail, once.
-// Values are strings and integers.
+// Values are strings, integers, []byte and bools.
 func InsertRows(ctx context.Context, tx *sql.Tx, d Dialect, head string, cols int, tail string, args []any) error {
 	s := &State{d: d}
 	if d.Unnest {
@@ -43,40 +43,69 @@ func InsertRows(ctx context.Context, tx *sql.Tx, d Dialect, head string, cols in
 // insertUnnest runs head SELECT * FROM unnest(…) tail with one array
 // argument per column (see InsertRows).
 func (s *State) insertUnnest(ctx context.Context, tx *sql.Tx, head string, cols int, tail string, args []any) error {
+	arrays, casts, err := unnestArrays(cols, args)
+	if err != nil || arrays == nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, s.q(head+" SELECT * FROM unnest("+strings.Join(casts, ", ")+") "+tail), arrays...)
+	return err
+}
+
+// unnestArrays turns args, cols values per row, into one array per column
+// and the placeholder casting each to its SQL array type: strings to TEXT[],
+// integers to BIGINT[], []byte to BYTEA[], bools to BOOLEAN[]. It returns
+// nil arrays when there are no rows.
+func unnestArrays(cols int, args []any) ([]any, []string, error) {
 	rows := len(args) / cols
 	if rows == 0 {
-		return nil
+		return nil, nil, nil
 	}
 	arrays := make([]any, cols)
 	casts := make([]string, cols)
 	for j := range cols {
-		if _, ok := args[j].(string); ok {
-			a := make([]string, rows)
+		var err error
+		switch args[j].(type) {
+		case string:
+			arrays[j], err = column[string](args, cols, j)
+			casts[j] = "CAST(? AS TEXT[])"
+		case []byte:
+			arrays[j], err = column[[]byte](args, cols, j)
+			casts[j] = "CAST(? AS BYTEA[])"
+		case bool:
+			arrays[j], err = column[bool](args, cols, j)
+			casts[j] = "CAST(? AS BOOLEAN[])"
+		default:
+			a := make([]int64, rows)
 			for i := range a {
-				v, ok := args[i*cols+j].(string)
-				if !ok {
-					return fmt.Errorf("insert rows: column %d mixes %T and string", j, args[i*cols+j])
+				switch v := args[i*cols+j].(type) {
+				case int64:
+					a[i] = v
+				case int:
+					a[i] = int64(v)
+				default:
+					return nil, nil, fmt.Errorf("insert rows: column %d holds %T, want a string, an integer, []byte or a bool", j, v)
 				}
-				a[i] = v
 			}
-			arrays[j], casts[j] = a, "CAST(? AS TEXT[])"
-			continue
+			arrays[j], casts[j] = a, "CAST(? AS BIGINT[])"
 		}
-		a := make([]int64, rows)
-		for i := range a {
-			switch v := args[i*cols+j].(type) {
-			case int64:
-				a[i] = v
-			case int:
-				a[i] = int64(v)
-			default:
-				return fmt.Errorf("insert rows: column %d holds %T, want a string or an integer", j, v)
-			}
+		if err != nil {
+			return nil, nil, err
 		}
-		arrays[j], casts[j] = a, "CAST(? AS BIGINT[])"
 	}
-	_, err := tx.ExecContext(ctx, s.q(head+" SELECT * FROM unnest("+strings.Join(casts, ", ")+") "+tail), arrays...)
-	return err
+	return arrays, casts, nil
+}
+
+// column returns column j of args (cols values per row) as a []T.
+func column[T any](args []any, cols, j int) ([]T, error) {
+	a := make([]T, len(args)/cols)
+	for i := range a {
+		v, ok := args[i*cols+j].(T)
+		if !ok {
+			return nil, fmt.Errorf("insert rows: column %d mixes %T and %T", j, args[i*cols+j], a[0])
+		}
+		a[i] = v
+	}
+	return a, nil
 }
 
 // traitWins is the condition under which a new trait value (excluded)
@@ -125,6 +154,7 @@ func (s *State) Commit(ctx context.Context, c *store.Changes) error {
 		}{
 			{"identifiers", s.identifiers}, {"profiles", s.profiles}, {"traits", s.traits},
 			{"timeline", s.timeline}, {"links", s.links}, {"decisions", s.decisions}, {"blocked", s.blocked},
+			{"compute", s.compute},
 		} {
 			if err := step.fn(ctx, tx, c); err != nil {
 				return fmt.Errorf("commit state: %s: %w", step.what, err)

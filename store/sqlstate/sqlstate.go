@@ -174,6 +174,9 @@ func (s *State) Cursors(ctx context.Context) (map[string]int64, error) {
 var stateTables = []string{
 	"state_profiles", "state_identifiers", "state_traits", "state_trait_history", "state_timeline",
 	"state_links", "state_merges", "state_decisions", "state_search", "state_blocked",
+	// compute.go: all but the outbox, whose entries a replay finds again by
+	// their identity.
+	"state_compute", "state_computed_values", "state_audience_members", "state_audience_history",
 }
 
 // Reset deletes a workspace's derived state and rewinds its cursor.

@@ -60,8 +60,10 @@ func traitText(t *testing.T, st store.Store, ws string, p store.ProfileID) strin
 	return s
 }
 
-// runState runs the derived-state part of the suite.
+// runState runs the derived-state part of the suite, and its compute part
+// (compute.go).
 func runState(t *testing.T, open func(t *testing.T) store.Store, ws func() string) {
+	runCompute(t, open, ws)
 	st := open(t)
 	ctx := context.Background()
 
