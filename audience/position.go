@@ -31,6 +31,16 @@ func (c *checker) start(e celast.Expr) int {
 		call := e.AsCall()
 		if call.IsMemberFunction() {
 			min(c.start(call.Target()))
+		} else if o := best; o > 0 && o < len(c.src) && c.src[o] == '(' {
+			// A global call is placed at its parenthesis: back up over
+			// the function's name.
+			for o > 0 && unicode.IsSpace(c.src[o-1]) {
+				o--
+			}
+			for o > 0 && (c.src[o-1] == '_' || c.src[o-1] == '.' || unicode.IsLetter(c.src[o-1]) || unicode.IsDigit(c.src[o-1])) {
+				o--
+			}
+			best = o
 		}
 		for _, a := range call.Args() {
 			min(c.start(a))
