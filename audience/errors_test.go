@@ -217,3 +217,34 @@ func TestEvalErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestDocExamples compiles the conditions of the package documentation.
+func TestDocExamples(t *testing.T) {
+	t.Parallel()
+	user := []string{
+		`traits.plan == "pro"`, `traits["first name"] == "Ada"`, `has(traits.plan)`, `"plan" in traits`, `traits.age >= 18`,
+		`traits.address.city == "Paris"`, `"red" in traits.colors`, `traits.email.endsWith("@example.com")`,
+		`timestamp(traits.signed_up_at) < now - days(30)`, `computed.order_count >= 3`, `computed.lifetime_value > 1000.0`,
+		`"vip" in audiences`, `!("churned" in audiences)`,
+		`events.count("Order Completed") >= 3`, `events.count("Order Completed", 30) == 0`,
+		`events.count("Order Completed", 30, "properties.total > 100") <= 2`, `events.performed("App Opened", 7)`,
+		`events.then("Product Viewed", "Order Completed", "1h")`, `events.then("Product Viewed", "Order Completed", "7d", 30)`,
+		`timestamp(traits.trial_ends_at) - now < days(3)`, `now.getDayOfWeek() == 1`, `now - hours(1.5) > timestamp(traits.seen_at)`,
+		`accounts.exists(a, a.traits.plan == "enterprise")`, `accounts.exists(a, "key_accounts" in a.audiences)`,
+		`type(traits.age) == double`,
+	}
+	account := []string{
+		`users.exists(u, u.computed.order_count > 0)`, `users.all(u, has(u.traits.email))`,
+		`!users.exists(u, "churned" in u.audiences)`, `size(users) >= 10`, `computed.seats > 10 && events.count("Invoice Paid", 90) > 0`,
+	}
+	defs := []Definition{{Name: "vip", Condition: "true"}, {Name: "churned", Condition: "true"}, {Name: "key_accounts", Entity: "account", Condition: "true"}}
+	for i, c := range user {
+		defs = append(defs, Definition{Name: fmt.Sprintf("u%d", i), Condition: c})
+	}
+	for i, c := range account {
+		defs = append(defs, Definition{Name: fmt.Sprintf("a%d", i), Entity: "account", Condition: c})
+	}
+	if _, err := Compile(defs, testComputed); err != nil {
+		t.Fatal(err)
+	}
+}

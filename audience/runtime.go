@@ -150,6 +150,9 @@ func newEnv(entity string) (*cel.Env, error) {
 // SuppressAll, and all of its entity's if RespectSuppressions) are not
 // members, whatever the condition.
 func (a *Audience) Eval(p *Profile) (bool, error) {
+	if p == nil {
+		p = &Profile{}
+	}
 	for _, s := range a.suppressedBy {
 		if p.Audiences[s] {
 			return false, nil
