@@ -98,6 +98,9 @@ func (f *folder) rebuild(ctx context.Context, b *batch, p store.ProfileID, fix c
 	f.g.Dissolve(p, fix.reuse...)
 	defer f.g.EndRebuild()
 	b.c.Rebuilt = append(b.c.Rebuilt, p)
+	if b.eng != nil {
+		b.eng.Rebuild(p, b.c.To)
+	}
 	b.rebuilding = true
 	defer func() { b.rebuilding = false }()
 	defer func() {
@@ -105,7 +108,7 @@ func (f *folder) rebuild(ctx context.Context, b *batch, p store.ProfileID, fix c
 		// redirect row; one it did not use keeps redirecting.
 		for _, q := range fix.reuse {
 			if len(f.g.Holdings(q)) > 0 {
-				b.c.Rebuilt = append(b.c.Rebuilt, q)
+				b.c.Rebuilt = append(b.c.Rebuilt, q) // it held nothing in the engine: it was merged away
 			}
 		}
 	}()

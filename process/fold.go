@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kithcdp/kith/compute"
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/store"
 )
@@ -17,17 +18,20 @@ type batch struct {
 	merged   map[store.ProfileID]store.ProfileID // from → into, for this batch's merges
 	profiles map[store.ProfileID]*store.ProfileDelta
 	priority func(source string) int
+	// eng, if set, computes traits and audiences from what is folded.
+	eng *compute.Engine
 	// rebuilding is set while a profile's past events are folded again:
 	// they touch their accounts already.
 	rebuilding bool
 }
 
-func newBatch(workspace string, epoch, from int64, priority func(string) int) *batch {
+func newBatch(workspace string, epoch, from int64, priority func(string) int, eng *compute.Engine) *batch {
 	return &batch{
 		c:        store.Changes{Workspace: workspace, Epoch: epoch, From: from, To: from},
 		merged:   map[store.ProfileID]store.ProfileID{},
 		profiles: map[store.ProfileID]*store.ProfileDelta{},
 		priority: priority,
+		eng:      eng,
 	}
 }
 
@@ -36,6 +40,9 @@ func newBatch(workspace string, epoch, from int64, priority func(string) int) *b
 type eventFields struct {
 	Traits  json.RawMessage `json:"traits"`
 	GroupID json.RawMessage `json:"groupId"`
+	Context struct {
+		Traits json.RawMessage `json:"traits"`
+	} `json:"context"`
 }
 
 // fold applies one event to the graph and records what changed.
@@ -45,6 +52,9 @@ func (b *batch) fold(g *identity.Graph, ev *store.Event) {
 	b.c.Merges = append(b.c.Merges, out.Merges...)
 	for _, m := range out.Merges {
 		b.merged[m.From] = m.Into
+		if b.eng != nil {
+			b.eng.Merge(m.Into, m.From, ev.Position, ev.ReceivedAt)
+		}
 	}
 	b.c.Identifiers = append(b.c.Identifiers, out.Added...)
 	b.c.Decisions = append(b.c.Decisions, out.Decisions...)
@@ -56,8 +66,16 @@ func (b *batch) fold(g *identity.Graph, ev *store.Event) {
 	}
 	if out.Profile != 0 {
 		b.touch(out.Profile, store.KindUser, ev)
+		if b.eng != nil {
+			b.eng.Observe(out.Profile, ev)
+		}
 		if ev.Type == "identify" {
-			b.traits(out.Profile, f.Traits, ev)
+			traits := f.Traits
+			if len(traits) == 0 || string(traits) == "null" {
+				// RudderStack's SDKs send an identify's traits only here.
+				traits = f.Context.Traits
+			}
+			b.traits(out.Profile, store.KindUser, traits, ev)
 		}
 	}
 	if ev.Type != "group" {
@@ -73,10 +91,13 @@ func (b *batch) fold(g *identity.Graph, ev *store.Event) {
 	}
 	if !b.rebuilding {
 		b.touch(acct, store.KindAccount, ev)
-		b.traits(acct, f.Traits, ev)
+		b.traits(acct, store.KindAccount, f.Traits, ev)
 	}
 	if out.Profile != 0 {
 		b.c.Links = append(b.c.Links, store.Link{User: out.Profile, Account: acct, Position: ev.Position, At: ev.ReceivedAt})
+		if b.eng != nil {
+			b.eng.Link(out.Profile, acct, ev.Position)
+		}
 	}
 }
 
@@ -102,7 +123,7 @@ func widen(d *store.ProfileDelta, first, last time.Time, events int64) {
 }
 
 // traits records every top-level trait of a traits object, in key order.
-func (b *batch) traits(p store.ProfileID, raw json.RawMessage, ev *store.Event) {
+func (b *batch) traits(p store.ProfileID, kind string, raw json.RawMessage, ev *store.Event) {
 	if len(raw) == 0 || raw[0] != '{' {
 		return
 	}
@@ -120,10 +141,14 @@ func (b *batch) traits(p store.ProfileID, raw json.RawMessage, ev *store.Event) 
 		prio = b.priority(ev.Source)
 	}
 	for _, k := range keys {
-		b.c.Traits = append(b.c.Traits, store.TraitValue{
+		tv := store.TraitValue{
 			Profile: p, Key: k, Value: m[k], Timestamp: ev.Timestamp,
 			Source: ev.Source, Priority: prio, Position: ev.Position,
-		})
+		}
+		b.c.Traits = append(b.c.Traits, tv)
+		if b.eng != nil {
+			b.eng.Trait(tv, kind == store.KindAccount)
+		}
 	}
 }
 

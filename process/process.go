@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kithcdp/kith/compute"
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/store"
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,7 @@ import (
 type Store interface {
 	store.Log
 	store.State
+	store.Definitions
 }
 
 // Options configure a Processor.
@@ -58,9 +60,16 @@ type Options struct {
 	// commits a second rather than one per append: each commit is an fsync
 	// that would compete with the appends'.
 	Coalesce time.Duration
-	Logger   *slog.Logger
-	Metrics  prometheus.Registerer
-	Now      func() time.Time
+	// DefinitionsPoll is how often to look for changed computed-trait and
+	// audience definitions (default 2s); a change reloads the compute
+	// engine and backfills new counters from the log.
+	DefinitionsPoll time.Duration
+	// ComputeSweep is how often audiences that read now are re-evaluated
+	// for every profile (default 1h; see compute.Options.Sweep).
+	ComputeSweep time.Duration
+	Logger       *slog.Logger
+	Metrics      prometheus.Registerer
+	Now          func() time.Time
 }
 
 // Processor folds the logs of workspaces into derived state.
@@ -82,6 +91,9 @@ func New(o Options) *Processor {
 	}
 	if o.Coalesce <= 0 {
 		o.Coalesce = 100 * time.Millisecond
+	}
+	if o.DefinitionsPoll <= 0 {
+		o.DefinitionsPoll = 2 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -165,6 +177,9 @@ func (p *Processor) lead(ctx context.Context, ws string) error {
 		if err := f.flush(); err != nil {
 			return err
 		}
+		if err := f.tick(ctx); err != nil {
+			return err
+		}
 		if n > 0 {
 			sleep(ctx, p.o.Coalesce)
 		}
@@ -189,7 +204,12 @@ type folder struct {
 	lease    store.Lease
 	pos      int64
 	g        *identity.Graph
+	rules    *identity.Compiled
 	inflight chan error
+
+	eng         *compute.Engine // nil while the workspace defines nothing to compute
+	defsDigest  string          // of the definitions eng was loaded with
+	defsCheckAt time.Time       // when to look for changed definitions next
 }
 
 // open takes the lease and loads the workspace's identity graph.
@@ -221,7 +241,11 @@ func (p *Processor) open(ctx context.Context, ws string) (*folder, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("load identity graph of %s: %w", ws, err)
 	}
-	return &folder{p: p, ws: ws, lease: l, pos: l.Position, g: g}, nil
+	f := &folder{p: p, ws: ws, lease: l, pos: l.Position, g: g, rules: rules}
+	if err := f.loadEngine(ctx); err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // step folds the next batch of events and commits it. It returns the
@@ -252,17 +276,10 @@ func (f *folder) step(ctx context.Context) (int, error) {
 			return 0, err
 		}
 	}
-	b := newBatch(f.ws, f.lease.Epoch, f.pos, prio)
-	for i := range events {
-		if events[i].Type == store.TypeIdentity {
-			if err := f.control(ctx, b, &events[i]); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		b.fold(f.g, &events[i])
+	c, err := f.fold(ctx, events, prio)
+	if err != nil {
+		return 0, err
 	}
-	c := b.finish(f.g.Next())
 	if err := f.flush(); err != nil {
 		return 0, err
 	}
@@ -281,6 +298,30 @@ func (f *folder) step(ctx context.Context) (int, error) {
 	}()
 	f.pos = c.To
 	return len(events), nil
+}
+
+// fold folds events into the graph and the compute engine and returns
+// the changes to commit.
+func (f *folder) fold(ctx context.Context, events []store.Event, prio func(string) int) (*store.Changes, error) {
+	if f.eng != nil {
+		f.eng.Lock()
+		defer f.eng.Unlock()
+	}
+	b := newBatch(f.ws, f.lease.Epoch, f.pos, prio, f.eng)
+	for i := range events {
+		if events[i].Type == store.TypeIdentity {
+			if err := f.control(ctx, b, &events[i]); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		b.fold(f.g, &events[i])
+	}
+	c := b.finish(f.g.Next())
+	if f.eng != nil {
+		c.Compute = f.eng.Evaluate(f.p.o.Now(), c.To)
+	}
+	return c, nil
 }
 
 // flush waits for the commit in flight, if any, and returns its error.
@@ -343,7 +384,10 @@ func (p *Processor) CatchUp(ctx context.Context, ws string, progress func(positi
 		}
 		f.lease = l
 	}
-	return f.flush()
+	if err := f.flush(); err != nil {
+		return err
+	}
+	return f.tick(ctx)
 }
 
 // Replay deletes a workspace's derived state and folds its whole log again
@@ -369,6 +413,7 @@ func sleep(ctx context.Context, d time.Duration) {
 }
 
 type metrics struct {
+	backfill *prometheus.GaugeVec
 	lag      *prometheus.GaugeVec
 	position *prometheus.GaugeVec
 	leader   *prometheus.GaugeVec
@@ -378,6 +423,10 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
+		backfill: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "kith_compute_backfill_position",
+			Help: "Log position up to which new computed traits and audience conditions are backfilled (while a backfill runs).",
+		}, []string{"workspace"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "kith_process_lag_seconds",
 			Help: "Age of the oldest event not yet folded into profiles (0 when caught up).",
@@ -401,7 +450,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.lag, m.position, m.leader, m.folded, m.commit)
+		reg.MustRegister(m.backfill, m.lag, m.position, m.leader, m.folded, m.commit)
 	}
 	return m
 }

@@ -1,0 +1,166 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kithcdp/kith/compute"
+	"github.com/kithcdp/kith/store"
+	"github.com/kithcdp/kith/trait"
+)
+
+// loadEngine loads the workspace's definitions and the compute engine's
+// state, backfills counters that are new since the state was written, and
+// commits what that changed. Without definitions (and nothing left over
+// from earlier ones) the folder runs without an engine.
+func (f *folder) loadEngine(ctx context.Context) error {
+	o := &f.p.o
+	stored, err := o.Store.Definitions(ctx, f.ws)
+	if err != nil {
+		return fmt.Errorf("definitions of %s: %w", f.ws, err)
+	}
+	f.defsDigest = compute.Digest(stored)
+	f.defsCheckAt = o.Now().Add(o.DefinitionsPoll)
+	defs, err := compute.Compile(stored)
+	if err != nil {
+		// The admin API and the config loader compile definitions before
+		// storing them, so this is a build that no longer accepts them.
+		o.Logger.Error("stored definitions do not compile; computing none until they are fixed", "workspace", f.ws, "err", err)
+		if defs, err = compute.Compile(nil); err != nil {
+			return err
+		}
+	}
+	if err := f.flush(); err != nil {
+		return err
+	}
+	eng, backlog, err := compute.Load(ctx, o.Store, f.ws, defs, compute.Options{
+		TraitPriority: func(source string) int {
+			if o.TraitPriority == nil {
+				return 0
+			}
+			return o.TraitPriority(f.ws, source)
+		},
+		Identifiers: f.g.Holdings,
+		Sweep:       o.ComputeSweep,
+	})
+	if err != nil {
+		return fmt.Errorf("load computed state of %s: %w", f.ws, err)
+	}
+	eng.Lock()
+	defer eng.Unlock()
+	if len(backlog.Counters) > 0 {
+		if err := f.backfill(ctx, eng, backlog.Counters); err != nil {
+			return err
+		}
+	}
+	if backlog.EvaluateAll {
+		for p := store.ProfileID(1); p < f.g.Next(); p++ {
+			if h := f.g.Holdings(p); len(h) > 0 {
+				eng.Touch(p, h[0].Type == "group_id")
+			}
+		}
+	}
+	if err := f.commitCompute(ctx, eng.Evaluate(o.Now(), f.pos)); err != nil {
+		return err
+	}
+	f.eng = eng
+	if defs.Empty() {
+		f.eng = nil
+	}
+	return nil
+}
+
+// backfill folds the log up to the cursor into counters that are new:
+// each past event goes to the profile that now holds its userId or, failing
+// that, its anonymousId.
+func (f *folder) backfill(ctx context.Context, eng *compute.Engine, counters []*trait.Trait) error {
+	o := &f.p.o
+	start, last := time.Now(), time.Now()
+	o.Logger.Info("backfilling computed traits and audience conditions from the log",
+		"workspace", f.ws, "counters", len(counters), "position", f.pos)
+	for after := int64(0); after < f.pos; {
+		page, err := o.Store.Read(ctx, store.LogQuery{Workspace: f.ws, After: after, Limit: 1000})
+		if err != nil {
+			return fmt.Errorf("backfill %s: %w", f.ws, err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for i := range page {
+			ev := &page[i]
+			if ev.Position > f.pos {
+				break
+			}
+			if p := f.owner(ev); p != 0 {
+				eng.Backfill(p, ev, counters)
+			}
+		}
+		after = page[len(page)-1].Position
+		f.p.m.backfill.WithLabelValues(f.ws).Set(float64(min(after, f.pos)))
+		if time.Since(last) > 5*time.Second {
+			last = time.Now()
+			o.Logger.Info("backfilling", "workspace", f.ws, "position", after, "of", f.pos)
+		}
+	}
+	eng.Backfilled(counters, f.pos)
+	o.Logger.Info("backfill done", "workspace", f.ws, "events", f.pos, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// owner returns the profile that holds an event's userId, or else its
+// anonymousId (0 if neither is held).
+func (f *folder) owner(ev *store.Event) store.ProfileID {
+	for _, id := range []store.Identifier{{Type: "user_id", Value: ev.UserID}, {Type: "anonymous_id", Value: ev.AnonymousID}} {
+		if id.Value == "" {
+			continue
+		}
+		if n, ok := f.rules.Normalize(id); ok {
+			if p, held := f.g.Owner(n); held {
+				return p
+			}
+		}
+	}
+	return 0
+}
+
+// tick runs between batches: it evaluates profiles whose windows moved
+// with time and reloads the engine when the definitions changed.
+func (f *folder) tick(ctx context.Context) error {
+	o := &f.p.o
+	now := o.Now()
+	if !now.Before(f.defsCheckAt) {
+		f.defsCheckAt = now.Add(o.DefinitionsPoll)
+		stored, err := o.Store.Definitions(ctx, f.ws)
+		if err != nil {
+			return fmt.Errorf("definitions of %s: %w", f.ws, err)
+		}
+		if compute.Digest(stored) != f.defsDigest {
+			o.Logger.Info("definitions changed; reloading computed traits and audiences", "workspace", f.ws)
+			return f.loadEngine(ctx)
+		}
+	}
+	if f.eng == nil || !f.eng.Pending(now) {
+		return nil
+	}
+	f.eng.Lock()
+	cc := f.eng.Evaluate(now, f.pos)
+	f.eng.Unlock()
+	return f.commitCompute(ctx, cc)
+}
+
+// commitCompute commits compute changes that no event brought (the
+// cursor does not move).
+func (f *folder) commitCompute(ctx context.Context, cc store.ComputeChanges) error {
+	if cc.Empty() {
+		return nil
+	}
+	if err := f.flush(); err != nil {
+		return err
+	}
+	c := &store.Changes{Workspace: f.ws, Epoch: f.lease.Epoch, From: f.pos, To: f.pos, NextProfileID: f.g.Next(), Compute: cc}
+	if err := f.p.o.Store.Commit(ctx, c); err != nil {
+		return fmt.Errorf("commit computed state of %s at %d: %w", f.ws, f.pos, err)
+	}
+	return nil
+}
