@@ -7,6 +7,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -21,7 +23,7 @@ import (
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/store/sqlstate"
 	"github.com/pressly/goose/v3"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	msqlite "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
 //go:embed migrations/*.sql statemigrations/*.sql
@@ -46,6 +48,8 @@ type Store struct {
 	commits atomic.Int64
 	*sqlstate.State
 	sw, sr *sql.DB // the state database's writer and readers
+
+	dedup dedupIndex // recent messageIds; see dedupIndex
 
 	ck             *sql.DB       // the log's checkpointer (see checkpointLoop)
 	ckWake         chan struct{} // a commit happened
@@ -109,8 +113,43 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	s := &Store{w: w, writer: ws, r: r, sw: sw, sr: sr, State: sqlstate.New(sw, sr, sqlstate.SQLite),
 		ck: ck, ckWake: make(chan struct{}, 1), ckStop: make(chan struct{}), ckDone: make(chan struct{})}
 	s.State.OnCommit = func() { s.commits.Add(1) }
+	s.dedup.max = dedupMemory()
 	go s.checkpointLoop()
 	return s, nil
+}
+
+// DefaultDedupMemory is how many recent messageIds a writer keeps in memory
+// (~50 bytes each) before it merges them into the on-disk index; see
+// dedupIndex. KITH_SQLITE_DEDUP_MEMORY overrides it (tests set it low to
+// exercise merges). More means fewer index pages written per event (each
+// merge writes about min(this, index pages) pages) but more memory and a
+// longer read of dedup_recent when the store opens.
+const DefaultDedupMemory = 500_000
+
+func dedupMemory() int {
+	if n, err := strconv.Atoi(os.Getenv("KITH_SQLITE_DEDUP_MEMORY")); err == nil && n > 0 {
+		return n
+	}
+	return DefaultDedupMemory
+}
+
+func init() {
+	// dedupHash, for migration 00003 (and its Down).
+	msqlite.MustRegisterDeterministicScalarFunction("kith_dedup_hash", 2,
+		func(_ *msqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+			var s [2]string
+			for i, a := range args {
+				switch v := a.(type) {
+				case string:
+					s[i] = v
+				case []byte:
+					s[i] = string(v)
+				default:
+					return nil, fmt.Errorf("kith_dedup_hash: argument %d is %T, not text", i+1, a)
+				}
+			}
+			return dedupHash(s[0], s[1]), nil
+		})
 }
 
 // checkpointEvery is the least time between two background checkpoints:

@@ -140,6 +140,67 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		}
 	})
 
+	t.Run("DedupAcrossCommitsAndHandles", func(t *testing.T) {
+		t.Parallel()
+		w, other := ws(), ws()
+		// Many commits of a few events, as the group committer makes under
+		// light traffic; a backend that remembers recent messageIds apart
+		// from older ones (SQLite) moves them between the two meanwhile
+		// (KITH_SQLITE_DEDUP_MEMORY=50 makes that happen every few commits).
+		const commits, size = 60, 7
+		for c := range commits {
+			b := &store.Batch{}
+			for i := range size {
+				b.Events = append(b.Events, event(w, fmt.Sprint("c", c*size+i)))
+			}
+			b.Events = append(b.Events, event(other, fmt.Sprint("c", c))) // the same messageIds, another workspace
+			if _, err := st.Append(ctx, b, time.Hour); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Late retries, on this handle and on a new one (another node, or
+		// this one after a restart), of messageIds from every commit.
+		for h, s := range []store.Store{st, open(t)} {
+			b := &store.Batch{}
+			for c := range commits {
+				id := c*size + (c+h)%size
+				b.Events = append(b.Events, event(w, fmt.Sprint("c", id)))
+			}
+			b.Events = append(b.Events, event(w, fmt.Sprint("fresh", h)), event(other, "c0"))
+			res, err := s.Append(ctx, b, time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for c := range commits {
+				id := c*size + (c+h)%size
+				if want := (store.Appended{Position: int64(id + 1), Duplicate: true}); res[c] != want {
+					t.Fatalf("handle %d, retry of c%d: %+v, want %+v", h, id, res[c], want)
+				}
+			}
+			if r := res[commits]; r.Duplicate || r.Position != int64(commits*size+1+h) {
+				t.Fatalf("handle %d: the new event got %+v", h, r)
+			}
+			if r := res[commits+1]; r != (store.Appended{Position: 1, Duplicate: true}) {
+				t.Fatalf("handle %d: retry in the other workspace got %+v", h, r)
+			}
+		}
+		// Stored again after the window: later retries name the new position.
+		later := event(w, "c3")
+		later.ReceivedAt = later.ReceivedAt.Add(2 * time.Hour)
+		res, err := st.Append(ctx, &store.Batch{Events: []store.Event{later}}, time.Hour)
+		if err != nil || res[0].Duplicate {
+			t.Fatalf("after the window: %+v %v", res, err)
+		}
+		again := later
+		again.ReceivedAt = again.ReceivedAt.Add(time.Minute)
+		for h, s := range []store.Store{st, open(t)} {
+			r, err := s.Append(ctx, &store.Batch{Events: []store.Event{again}}, time.Hour)
+			if err != nil || r[0] != (store.Appended{Position: res[0].Position, Duplicate: true}) {
+				t.Fatalf("handle %d, retry of the event stored again: %+v %v, want position %d", h, r, err, res[0].Position)
+			}
+		}
+	})
+
 	t.Run("PruneDedupKeepsPositions", func(t *testing.T) {
 		t.Parallel()
 		w := ws()
