@@ -187,7 +187,7 @@ func Decode(in Input, lim Limits) (Output, error) {
 	if start == len(b) {
 		return Output{}, &Error{http.StatusBadRequest, CodeInvalidJSON, "the body is empty"}
 	}
-	if !json.Valid(b) {
+	if !validJSON(b) {
 		var v json.RawMessage
 		err := json.Unmarshal(b, &v)
 		var se *json.SyntaxError

@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 )
 
-// The scanner below walks JSON that encoding/json.Valid has already
-// accepted, so it never checks syntax: it only finds where values end. It
-// reads the top level of an object and leaves nested values as byte ranges,
-// which is what keeps decoding fast (nothing below the top level is decoded).
+// The scanner below walks JSON that validJSON (which accepts what
+// encoding/json.Valid accepts) has already accepted, so it never checks
+// syntax: it only finds where values end. It reads the top level of an
+// object and leaves nested values as byte ranges, which is what keeps
+// decoding fast (nothing below the top level is decoded).
 
 // member is one member of a JSON object, as offsets into the scanned bytes.
 type member struct {
