@@ -750,8 +750,8 @@ func (c *checker) eventCall(e celast.Expr) {
 			return 0
 		}
 		n, isInt := a.AsLiteral().(types.Int)
-		if !isInt || n < 1 {
-			c.fail(c.pos(a), CodeType, "the window of %s must be a whole number of days of at least 1, like 30", sig)
+		if !isInt || n < 0 {
+			c.fail(c.pos(a), CodeType, "the window of %s must be a whole number of days, like 30 (0: all time)", sig)
 			ok = false
 		}
 		return int64(n)

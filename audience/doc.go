@@ -79,6 +79,7 @@
 //	events.count("Order Completed") >= 3                 // at least 3, ever
 //	events.count("Order Completed", 30) == 0             // none in the last 30 days (UTC days, today included)
 //	events.count("Order Completed", 30, "properties.total > 100") <= 2   // at most 2 big orders
+//	events.count("Order Completed", 0, "properties.total > 100") >= 1    // a big order, ever (0 days: all time)
 //	events.performed("App Opened", 7)                    // at least once in 7 days (count > 0)
 //	events.then("Product Viewed", "Order Completed", "1h")      // a view followed by an order within 1h, ever
 //	events.then("Product Viewed", "Order Completed", "7d", 30)  // ... completed in the last 30 days
