@@ -125,7 +125,7 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) { // overlong: not canonical
 		d.fail("bad varint")
 		return 0
 	}
@@ -138,7 +138,7 @@ func (d *decoder) varint() int64 {
 		return 0
 	}
 	v, n := binary.Varint(d.b)
-	if n <= 0 {
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) { // overlong: not canonical
 		d.fail("bad varint")
 		return 0
 	}

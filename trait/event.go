@@ -1,6 +1,7 @@
 package trait
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -20,9 +21,9 @@ type Event struct {
 	ts      int64 // ev.Timestamp in Unix nanoseconds
 	indexed bool
 	top     []field
+	topBuf  [16]field
 	paths   []resolved
-	objs    [3]map[string]any
-	decoded [3]bool
+	objs    [3]*jsonObject
 }
 
 type field struct {
@@ -78,6 +79,7 @@ func dayOf(t time.Time) int64 {
 
 func (e *Event) index() {
 	e.indexed = true
+	e.top = e.topBuf[:0]
 	eachField(e.ev.Raw, func(key, val []byte) {
 		e.top = append(e.top, field{key, val})
 	})
@@ -120,14 +122,13 @@ func (e *Event) value(path string, segs []string) *resolved {
 	return &e.paths[len(e.paths)-1]
 }
 
-// object decodes properties, context or traits (traits falls back to
-// context.traits, where track events carry them) into a map; absent or not
-// an object gives an empty map.
-func (e *Event) object(which int) map[string]any {
-	if e.decoded[which] {
-		return e.objs[which]
+// object returns properties, context or traits (traits falls back to
+// context.traits, where track events carry them) as a lazily decoded CEL
+// map; absent or not an object gives an empty map.
+func (e *Event) object(which int) *jsonObject {
+	if o := e.objs[which]; o != nil {
+		return o
 	}
-	e.decoded[which] = true
 	var raw []byte
 	var ok bool
 	switch which {
@@ -143,15 +144,12 @@ func (e *Event) object(which int) map[string]any {
 			}
 		}
 	}
-	var m map[string]any
-	if ok && len(raw) > 0 && raw[0] == '{' {
-		_ = json.Unmarshal(raw, &m)
+	if !ok || len(raw) == 0 || raw[0] != '{' {
+		raw = []byte("{}")
 	}
-	if m == nil {
-		m = map[string]any{}
-	}
-	e.objs[which] = m
-	return m
+	o := newJSONObject(raw)
+	e.objs[which] = o
+	return o
 }
 
 // parseScalar interprets a raw JSON value.
@@ -228,17 +226,32 @@ func skipWS(b []byte, i int) int {
 // and whether it holds escapes.
 func skipString(b []byte, i int) (int, bool, bool) {
 	esc := false
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '"':
-			return i + 1, esc, true
-		case '\\':
-			esc = true
-			i++
+	i++
+	for i <= len(b) {
+		j := bytes.IndexByte(b[i:], '"')
+		if j < 0 {
+			break
 		}
+		q := i + j
+		if bytes.IndexByte(b[i:q], '\\') < 0 {
+			return q + 1, esc, true
+		}
+		esc = true
+		// The quote is escaped when an odd run of backslashes precedes it.
+		k := q
+		for k > i && b[k-1] == '\\' {
+			k--
+		}
+		if (q-k)%2 == 0 {
+			return q + 1, esc, true
+		}
+		i = q + 1
 	}
 	return 0, false, false
 }
+
+// structural marks the bytes skipValue stops at inside objects and arrays.
+var structural = [256]bool{'"': true, '{': true, '}': true, '[': true, ']': true}
 
 // skipValue returns the index after the value starting at b[i].
 func skipValue(b []byte, i int) (int, bool) {
@@ -251,7 +264,13 @@ func skipValue(b []byte, i int) (int, bool) {
 		return j, ok
 	case '{', '[':
 		depth := 0
-		for i < len(b) {
+		for {
+			for i < len(b) && !structural[b[i]] {
+				i++
+			}
+			if i >= len(b) {
+				return 0, false
+			}
 			switch b[i] {
 			case '"':
 				j, _, ok := skipString(b, i)
@@ -262,7 +281,7 @@ func skipValue(b []byte, i int) (int, bool) {
 				continue
 			case '{', '[':
 				depth++
-			case '}', ']':
+			default:
 				depth--
 				if depth == 0 {
 					return i + 1, true
@@ -270,7 +289,6 @@ func skipValue(b []byte, i int) (int, bool) {
 			}
 			i++
 		}
-		return 0, false
 	}
 	j := i
 	for j < len(b) {

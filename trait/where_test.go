@@ -1,6 +1,7 @@
 package trait
 
 import (
+	"cel.dev/cel-go/common/types"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,16 @@ func TestWhere(t *testing.T) {
 		{`timestamp == timestamp("2025-03-10T12:00:00Z")`, true},
 		{`timestamp.getHours() == 12`, true},
 		{`properties.total`, false}, // dyn, not a bool at run time
+		{`properties.size() == 4`, true},
+		{`"total" in properties && !("nosuch" in properties)`, true},
+		{`properties.exists(k, k == "price")`, true},
+		{`properties.items[1].sku == "b"`, true},
+		{`context.campaign == {"name": "Spring"}`, true},
+		{`context.campaign != properties`, true},
+		{`context.campaign.nosuch.deeper == 1`, false},
+		{`has(context.campaign.name) && !has(context.campaign.source)`, true},
+		{`type(context.campaign) == map`, true},
+		{`dyn(properties.total) == 150.0`, true},
 		{`properties.items.map(i, [1,2,3,4,5,6,7,8,9,10].map(j, [1,2,3,4,5,6,7,8,9,10].map(k, [1,2,3,4,5,6,7,8,9,10].map(l, l)))).size() > 0`, false}, // over the cost limit
 	}
 	for _, tt := range tests {
@@ -79,11 +90,11 @@ func TestEventReading(t *testing.T) {
 			}
 		}
 	}
-	if m := e.object(objTraits); m["t"] != "ctx" {
+	if m := e.object(objTraits).Value().(map[string]any); m["t"] != "ctx" {
 		t.Errorf("traits = %v, want context.traits", m)
 	}
-	if m := e.object(objProperties); m["dup"] != float64(2) {
-		t.Errorf("properties = %v", m)
+	if v := e.object(objProperties).Get(types.String("dup")); v != types.Double(2) {
+		t.Errorf("properties.dup = %v", v)
 	}
 	// Malformed JSON finds nothing and does not panic.
 	for _, bad := range []string{``, `{`, `{"properties"`, `{"properties":`, `{"properties":{"a":}`, `[1]`, `{"properties":{"a" 1}}`, `{"properties":"x`} {
