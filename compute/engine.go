@@ -149,6 +149,9 @@ func (e *Engine) timed(p store.ProfileID) {
 // Observe folds an event a user profile performed into every maintained
 // counter it matches.
 func (e *Engine) Observe(p store.ProfileID, ev *store.Event) {
+	if e.defs.Empty() {
+		return
+	}
 	e.observe(p, ev, e.defs.observers)
 	e.touch(p, ev.Position)
 	if e.defs.accounts {
@@ -202,7 +205,7 @@ func (e *Engine) wrote(p store.ProfileID, key string) {
 
 // Trait records a profile trait set by an event, if an audience reads it.
 func (e *Engine) Trait(tv store.TraitValue, account bool) {
-	if !e.defs.traitKeys[tv.Key] {
+	if e.defs.Empty() || !e.defs.traitKeys[tv.Key] {
 		return
 	}
 	h := held{value: tv.Value, priority: tv.Priority, ts: tv.Timestamp, position: tv.Position}
@@ -231,7 +234,7 @@ func (e *Engine) touchRelated(p store.ProfileID, position int64) {
 
 // Link records that a user belongs to an account.
 func (e *Engine) Link(user, account store.ProfileID, position int64) {
-	if slices.Contains(e.accountsOf[user], account) {
+	if e.defs.Empty() || slices.Contains(e.accountsOf[user], account) {
 		return
 	}
 	e.accountsOf[user] = append(e.accountsOf[user], account)
@@ -466,7 +469,7 @@ func (e *Engine) evaluate(p store.ProfileID, now time.Time, m mark, cursor int64
 		e.store(p, pr)
 		return len(e.out.Values)+len(e.out.Audiences) > before
 	}
-	ap := e.view(p, pr, computed, now)
+	ap := e.view(p, pr, computed, now, e.defs.related)
 	for _, a := range e.defs.set.Audiences() {
 		def := a.Definition()
 		if entityOf(def.Entity) != kind {
@@ -517,7 +520,7 @@ func (e *Engine) state(p store.ProfileID, pr *profile, t *trait.Trait) *trait.St
 }
 
 // view builds what audiences see of p.
-func (e *Engine) view(p store.ProfileID, pr *profile, computed map[string]any, now time.Time) *audience.Profile {
+func (e *Engine) view(p store.ProfileID, pr *profile, computed map[string]any, now time.Time, related bool) *audience.Profile {
 	ap := &audience.Profile{
 		Traits:     make(map[string]any, len(pr.traits)),
 		Computed:   computed,
@@ -538,7 +541,7 @@ func (e *Engine) view(p store.ProfileID, pr *profile, computed map[string]any, n
 			}
 		}
 	}
-	if e.defs.related {
+	if related {
 		rel := e.accountsOf[p]
 		if pr.account {
 			rel = e.usersOf[p]
@@ -633,6 +636,13 @@ func (e *Engine) Lock() { e.mu.Lock() }
 
 // Unlock ends Lock.
 func (e *Engine) Unlock() { e.mu.Unlock() }
+
+// RLock takes the engine for reading (the identity graph of its workspace
+// too: the processor changes both under Lock).
+func (e *Engine) RLock() { e.mu.RLock() }
+
+// RUnlock ends RLock.
+func (e *Engine) RUnlock() { e.mu.RUnlock() }
 
 func decode(raw json.RawMessage) any {
 	var v any

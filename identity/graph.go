@@ -196,6 +196,21 @@ func (g *Graph) Owner(id store.Identifier) (store.ProfileID, bool) {
 	return store.ProfileID(g.in.rec(i).slot), true
 }
 
+// Profiles calls fn for every profile that holds identifiers, in id
+// order, with whether it is an account (it holds a group_id), until fn
+// returns false.
+func (g *Graph) Profiles(fn func(p store.ProfileID, account bool) bool) {
+	gt, groups := g.typeIdx[GroupID]
+	for s := 1; s < len(g.slots); s++ {
+		if g.slots[s].n == 0 {
+			continue
+		}
+		if !fn(store.ProfileID(s), groups && g.in.rec(g.slots[s].head).typ == gt) {
+			return
+		}
+	}
+}
+
 // Holdings returns the identifiers a profile holds, in the order they were
 // attached (a merged profile's after the surviving profile's).
 func (g *Graph) Holdings(p store.ProfileID) []store.HeldIdentifier {

@@ -2,18 +2,21 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/kithcdp/kith/audience"
 	"github.com/kithcdp/kith/compute"
+	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/trait"
 )
 
 // loadEngine loads the workspace's definitions and the compute engine's
 // state, backfills counters that are new since the state was written, and
-// commits what that changed. Without definitions (and nothing left over
-// from earlier ones) the folder runs without an engine.
+// commits what that changed. Without definitions the engine holds nothing
+// and costs next to nothing.
 func (f *folder) loadEngine(ctx context.Context) error {
 	o := &f.p.o
 	stored, err := o.Store.Definitions(ctx, f.ws)
@@ -55,19 +58,15 @@ func (f *folder) loadEngine(ctx context.Context) error {
 		}
 	}
 	if backlog.EvaluateAll {
-		for p := store.ProfileID(1); p < f.g.Next(); p++ {
-			if h := f.g.Holdings(p); len(h) > 0 {
-				eng.Touch(p, h[0].Type == "group_id")
-			}
-		}
+		f.g.Profiles(func(p store.ProfileID, account bool) bool {
+			eng.Touch(p, account)
+			return true
+		})
 	}
 	if err := f.commitCompute(ctx, eng.Evaluate(o.Now(), f.pos)); err != nil {
 		return err
 	}
-	f.eng = eng
-	if defs.Empty() {
-		f.eng = nil
-	}
+	f.setEngine(eng)
 	return nil
 }
 
@@ -92,7 +91,7 @@ func (f *folder) backfill(ctx context.Context, eng *compute.Engine, counters []*
 			if ev.Position > f.pos {
 				break
 			}
-			if p := f.owner(ev); p != 0 {
+			if p := owner(f.g, f.rules, ev); p != 0 {
 				eng.Backfill(p, ev, counters)
 			}
 		}
@@ -110,13 +109,13 @@ func (f *folder) backfill(ctx context.Context, eng *compute.Engine, counters []*
 
 // owner returns the profile that holds an event's userId, or else its
 // anonymousId (0 if neither is held).
-func (f *folder) owner(ev *store.Event) store.ProfileID {
+func owner(g *identity.Graph, rules *identity.Compiled, ev *store.Event) store.ProfileID {
 	for _, id := range []store.Identifier{{Type: "user_id", Value: ev.UserID}, {Type: "anonymous_id", Value: ev.AnonymousID}} {
 		if id.Value == "" {
 			continue
 		}
-		if n, ok := f.rules.Normalize(id); ok {
-			if p, held := f.g.Owner(n); held {
+		if n, ok := rules.Normalize(id); ok {
+			if p, held := g.Owner(n); held {
 				return p
 			}
 		}
@@ -140,7 +139,7 @@ func (f *folder) tick(ctx context.Context) error {
 			return f.loadEngine(ctx)
 		}
 	}
-	if f.eng == nil || !f.eng.Pending(now) {
+	if !f.eng.Pending(now) {
 		return nil
 	}
 	f.eng.Lock()
@@ -163,4 +162,75 @@ func (f *folder) commitCompute(ctx context.Context, cc store.ComputeChanges) err
 		return fmt.Errorf("commit computed state of %s at %d: %w", f.ws, f.pos, err)
 	}
 	return nil
+}
+
+// setEngine makes eng the folder's engine and, while the folder leads,
+// the one readers reach.
+func (f *folder) setEngine(eng *compute.Engine) {
+	f.eng = eng
+	if f.lead {
+		f.p.mu.Lock()
+		f.p.leading[f.ws] = &leader{g: f.g, rules: f.rules, eng: eng}
+		f.p.mu.Unlock()
+	}
+}
+
+// ErrNotLeading is returned by Preview when this node does not fold the
+// workspace (another node does, or it is starting).
+var ErrNotLeading = errors.New("this node does not fold the workspace now")
+
+// Preview evaluates an audience definition that is not stored over every
+// profile of a workspace this node folds, and returns the number of
+// members and a sample. Event conditions and trait keys that no stored
+// definition maintains are computed for the preview: the first from the
+// log (each event goes to the profile holding its userId, else its
+// anonymousId), the second from the store. Errors from compiling the
+// definition are as compute.Compile's.
+func (p *Processor) Preview(ctx context.Context, ws string, def audience.Definition, sample int) (compute.PreviewResult, error) {
+	p.mu.Lock()
+	l := p.leading[ws]
+	p.mu.Unlock()
+	if l == nil {
+		return compute.PreviewResult{}, ErrNotLeading
+	}
+	stored, err := p.o.Store.Definitions(ctx, ws)
+	if err != nil {
+		return compute.PreviewResult{}, fmt.Errorf("definitions of %s: %w", ws, err)
+	}
+	c, err := l.eng.Candidate(stored, def)
+	if err != nil {
+		return compute.PreviewResult{}, err
+	}
+	var data compute.PreviewData
+	if len(c.TraitKeys) > 0 {
+		err := p.o.Store.ScanTraits(ctx, ws, c.TraitKeys, func(id store.ProfileID, t store.Trait) error {
+			data.Trait(id, t.Key, t.Value)
+			return nil
+		})
+		if err != nil {
+			return compute.PreviewResult{}, fmt.Errorf("read traits of %s: %w", ws, err)
+		}
+	}
+	if len(c.Counters) > 0 {
+		// Events are read without the engine's lock; owners are looked up
+		// under it, a page at a time, so folding goes on meanwhile.
+		for after := int64(0); ; {
+			page, err := p.o.Store.Read(ctx, store.LogQuery{Workspace: ws, After: after, Limit: 1000})
+			if err != nil {
+				return compute.PreviewResult{}, fmt.Errorf("read log of %s: %w", ws, err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			l.eng.RLock()
+			for i := range page {
+				if id := owner(l.g, l.rules, &page[i]); id != 0 {
+					data.Observe(c, id, &page[i])
+				}
+			}
+			l.eng.RUnlock()
+			after = page[len(page)-1].Position
+		}
+	}
+	return l.eng.Preview(c, &data, l.g.Profiles, p.o.Now(), sample), nil
 }

@@ -3,6 +3,7 @@ package process_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kithcdp/kith/audience"
+	"github.com/kithcdp/kith/compute"
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/process"
 	"github.com/kithcdp/kith/store"
@@ -295,4 +298,78 @@ func TestDefinitionRemoved(t *testing.T) {
 			t.Errorf("outbox %q: want ada removed from big_spenders", out)
 		}
 	})
+}
+
+// TestPreview previews audiences that are not stored on a running
+// processor: one on maintained state, one on an event condition and a
+// trait key nothing maintains yet, and one true for profiles that hold
+// nothing.
+func TestPreview(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ws := "acme"
+		putComputeDefs(t, st, ws)
+		c := newClock(time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC))
+		appendEvents(t, st, ws, c.now(), computeEvents...)
+		p := computeProcessor(st, 100, c)
+		if _, err := p.Preview(ctx, ws, audience.Definition{Name: "x", Condition: "true"}, 10); !errors.Is(err, process.ErrNotLeading) {
+			t.Fatalf("preview before leading: %v, want ErrNotLeading", err)
+		}
+		done := make(chan struct{})
+		go func() { p.Run(ctx, []string{ws}); close(done) }()
+		defer func() { cancel(); <-done }()
+		preview := func(cond string) compute.PreviewResult {
+			t.Helper()
+			for range 200 {
+				res, err := p.Preview(ctx, ws, audience.Definition{Name: "candidate", Condition: cond}, 10)
+				if errors.Is(err, process.ErrNotLeading) {
+					time.Sleep(20 * time.Millisecond)
+					continue
+				}
+				if err != nil {
+					t.Fatalf("preview %q: %v", cond, err)
+				}
+				return res
+			}
+			t.Fatal("the processor never led the workspace")
+			return compute.PreviewResult{}
+		}
+		ada := waitOwner(t, st, ws, "ada")
+		cases := []struct {
+			cond    string
+			members int64
+		}{
+			{"computed.orders_30d >= 2", 1},
+			{`events.count("Order Completed", 0, "properties.total < 50") >= 1 && traits.email == "ada@example.com"`, 1},
+			{`!("repeat_buyers" in audiences)`, 1}, // bob; the account is not a user
+			{`events.performed("Never Happened")`, 0},
+		}
+		for _, tc := range cases {
+			res := preview(tc.cond)
+			if res.Members != tc.members || res.Evaluated != 2 {
+				t.Errorf("preview %q: %+v, want %d members of 2", tc.cond, res, tc.members)
+			}
+		}
+		if res := preview("computed.orders_30d >= 2"); len(res.Sample) != 1 || res.Sample[0] != ada {
+			t.Errorf("sample %v, want [%d]", res.Sample, ada)
+		}
+		if _, err := p.Preview(ctx, ws, audience.Definition{Name: "bad", Condition: "traits.plan =="}, 10); err == nil {
+			t.Error("a bad condition previewed without error")
+		}
+	})
+}
+
+// waitOwner waits until the profile holding user_id uid is folded.
+func waitOwner(t *testing.T, st store.Store, ws, uid string) store.ProfileID {
+	t.Helper()
+	for range 500 {
+		if p, err := st.Lookup(context.Background(), ws, store.Identifier{Type: "user_id", Value: uid}); err == nil {
+			return p
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("user_id %s never folded", uid)
+	return 0
 }

@@ -98,9 +98,7 @@ func (f *folder) rebuild(ctx context.Context, b *batch, p store.ProfileID, fix c
 	f.g.Dissolve(p, fix.reuse...)
 	defer f.g.EndRebuild()
 	b.c.Rebuilt = append(b.c.Rebuilt, p)
-	if b.eng != nil {
-		b.eng.Rebuild(p, b.c.To)
-	}
+	b.eng.Rebuild(p, b.c.To)
 	b.rebuilding = true
 	defer func() { b.rebuilding = false }()
 	defer func() {

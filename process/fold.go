@@ -18,7 +18,7 @@ type batch struct {
 	merged   map[store.ProfileID]store.ProfileID // from → into, for this batch's merges
 	profiles map[store.ProfileID]*store.ProfileDelta
 	priority func(source string) int
-	// eng, if set, computes traits and audiences from what is folded.
+	// eng computes traits and audiences from what is folded.
 	eng *compute.Engine
 	// rebuilding is set while a profile's past events are folded again:
 	// they touch their accounts already.
@@ -52,9 +52,7 @@ func (b *batch) fold(g *identity.Graph, ev *store.Event) {
 	b.c.Merges = append(b.c.Merges, out.Merges...)
 	for _, m := range out.Merges {
 		b.merged[m.From] = m.Into
-		if b.eng != nil {
-			b.eng.Merge(m.Into, m.From, ev.Position, ev.ReceivedAt)
-		}
+		b.eng.Merge(m.Into, m.From, ev.Position, ev.ReceivedAt)
 	}
 	b.c.Identifiers = append(b.c.Identifiers, out.Added...)
 	b.c.Decisions = append(b.c.Decisions, out.Decisions...)
@@ -66,9 +64,7 @@ func (b *batch) fold(g *identity.Graph, ev *store.Event) {
 	}
 	if out.Profile != 0 {
 		b.touch(out.Profile, store.KindUser, ev)
-		if b.eng != nil {
-			b.eng.Observe(out.Profile, ev)
-		}
+		b.eng.Observe(out.Profile, ev)
 		if ev.Type == "identify" {
 			traits := f.Traits
 			if len(traits) == 0 || string(traits) == "null" {
@@ -95,9 +91,7 @@ func (b *batch) fold(g *identity.Graph, ev *store.Event) {
 	}
 	if out.Profile != 0 {
 		b.c.Links = append(b.c.Links, store.Link{User: out.Profile, Account: acct, Position: ev.Position, At: ev.ReceivedAt})
-		if b.eng != nil {
-			b.eng.Link(out.Profile, acct, ev.Position)
-		}
+		b.eng.Link(out.Profile, acct, ev.Position)
 	}
 }
 
@@ -146,9 +140,7 @@ func (b *batch) traits(p store.ProfileID, kind string, raw json.RawMessage, ev *
 			Source: ev.Source, Priority: prio, Position: ev.Position,
 		}
 		b.c.Traits = append(b.c.Traits, tv)
-		if b.eng != nil {
-			b.eng.Trait(tv, kind == store.KindAccount)
-		}
+		b.eng.Trait(tv, kind == store.KindAccount)
 	}
 }
 

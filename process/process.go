@@ -76,6 +76,18 @@ type Options struct {
 type Processor struct {
 	o Options
 	m *metrics
+
+	mu      sync.Mutex
+	leading map[string]*leader // workspaces this node folds now
+}
+
+// leader is what readers outside the folding goroutine may use of a
+// workspace this node folds: the identity graph and the compute engine,
+// both guarded by the engine's lock.
+type leader struct {
+	g     *identity.Graph
+	rules *identity.Compiled
+	eng   *compute.Engine
 }
 
 // New returns a Processor.
@@ -104,7 +116,7 @@ func New(o Options) *Processor {
 	if o.Owner == "" {
 		o.Owner = "kith"
 	}
-	return &Processor{o: o, m: newMetrics(o.Metrics)}
+	return &Processor{o: o, m: newMetrics(o.Metrics), leading: map[string]*leader{}}
 }
 
 // Run folds the given workspaces until ctx ends, one goroutine each.
@@ -141,6 +153,9 @@ func (p *Processor) lead(ctx context.Context, ws string) error {
 		return err
 	}
 	defer func() {
+		p.mu.Lock()
+		delete(p.leading, ws)
+		p.mu.Unlock()
 		// Hand over at once on shutdown rather than after the TTL, once
 		// the commit in flight is done.
 		_ = f.flush()
@@ -149,6 +164,8 @@ func (p *Processor) lead(ctx context.Context, ws string) error {
 		_ = p.o.Store.ReleaseLease(rctx, f.lease)
 	}()
 	p.m.leader.WithLabelValues(ws).Set(1)
+	f.lead = true
+	f.setEngine(f.eng)
 	p.o.Logger.Info("folding workspace", "workspace", ws, "epoch", f.lease.Epoch, "position", f.lease.Position)
 	renewAt := p.o.Now().Add(p.o.LeaseTTL / 3)
 	for {
@@ -207,7 +224,8 @@ type folder struct {
 	rules    *identity.Compiled
 	inflight chan error
 
-	eng         *compute.Engine // nil while the workspace defines nothing to compute
+	eng         *compute.Engine // set by setEngine
+	lead        bool            // Run folds it: readers may reach the engine (Processor.leading)
 	defsDigest  string          // of the definitions eng was loaded with
 	defsCheckAt time.Time       // when to look for changed definitions next
 }
@@ -303,10 +321,8 @@ func (f *folder) step(ctx context.Context) (int, error) {
 // fold folds events into the graph and the compute engine and returns
 // the changes to commit.
 func (f *folder) fold(ctx context.Context, events []store.Event, prio func(string) int) (*store.Changes, error) {
-	if f.eng != nil {
-		f.eng.Lock()
-		defer f.eng.Unlock()
-	}
+	f.eng.Lock()
+	defer f.eng.Unlock()
 	b := newBatch(f.ws, f.lease.Epoch, f.pos, prio, f.eng)
 	for i := range events {
 		if events[i].Type == store.TypeIdentity {
@@ -318,9 +334,7 @@ func (f *folder) fold(ctx context.Context, events []store.Event, prio func(strin
 		b.fold(f.g, &events[i])
 	}
 	c := b.finish(f.g.Next())
-	if f.eng != nil {
-		c.Compute = f.eng.Evaluate(f.p.o.Now(), c.To)
-	}
+	c.Compute = f.eng.Evaluate(f.p.o.Now(), c.To)
 	return c, nil
 }
 
