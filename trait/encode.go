@@ -91,7 +91,8 @@ var errCorrupt = errors.New("corrupt trait state")
 // anything else (another version or kind, truncated or trailing bytes,
 // values out of order or beyond the caps) with an error.
 func (t *Trait) Decode(data []byte) (*State, error) {
-	d := decoder{b: data}
+	// Strings are cut from one copy of data: one allocation for all.
+	d := decoder{b: data, s: string(data)}
 	s, err := t.decode(&d)
 	if err != nil {
 		return nil, fmt.Errorf("%s: decode state: %w: %v", t.key, errCorrupt, err)
@@ -100,7 +101,8 @@ func (t *Trait) Decode(data []byte) (*State, error) {
 }
 
 type decoder struct {
-	b   []byte
+	b   []byte // what is left to read
+	s   string // all of the input, as a string
 	err error
 }
 
@@ -182,7 +184,8 @@ func (d *decoder) scalar() scalar {
 			d.fail("bad string")
 			return scalar{}
 		}
-		s := string(d.b[:n])
+		off := len(d.s) - len(d.b)
+		s := d.s[off : off+int(n)]
 		d.b = d.b[n:]
 		if !utf8.ValidString(s) {
 			// Values come from decoded JSON, hence valid UTF-8.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kithcdp/kith/store"
 )
@@ -196,9 +197,10 @@ func unquote(raw []byte) (string, bool) {
 			break
 		}
 	}
-	if plain {
+	if plain && utf8.Valid(in) {
 		return string(in), true
 	}
+	// Escapes, or invalid UTF-8 (which encoding/json replaces with U+FFFD).
 	var s string
 	if json.Unmarshal(raw, &s) != nil {
 		return "", false

@@ -26,3 +26,37 @@ func TestFixedText(t *testing.T) {
 		}
 	}
 }
+
+func TestStrings(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ raw, want string }{
+		{`"plain"`, `"plain"`},
+		{`"q\"b\\s\/"`, `"q\"b\\s/"`},
+		{`"\u0001\n\t\r\u00e9\u2028"`, `"\u0001\n\t\r` + "é\u2028" + `"`},
+		{"\"bad \xff utf8\"", `"bad ` + "\ufffd" + ` utf8"`},
+		{`"<&>"`, `"<&>"`},
+	}
+	for _, tt := range tests {
+		v, kind := parseScalar([]byte(tt.raw))
+		if kind != rScalar {
+			t.Errorf("%s: not a scalar", tt.raw)
+			continue
+		}
+		if got := string(v.appendJSON(nil)); got != tt.want {
+			t.Errorf("%s → %s, want %s", tt.raw, got, tt.want)
+		}
+	}
+}
+
+func TestInvalidUTF8RoundTrip(t *testing.T) {
+	t.Parallel()
+	tr := mustCompile(t, Definition{Name: "u", Kind: "unique_list", Property: "properties.v"})
+	s := fold(tr, []ev{{at: base, props: "{\"v\":\"a\xffb\"}"}})
+	got, err := tr.Decode(tr.Encode(s))
+	if err != nil {
+		t.Fatalf("Decode: %v", err)
+	}
+	if v := str(tr.Value(got, base)); v != `["a`+"\ufffd"+`b"]` {
+		t.Errorf("Value = %s", v)
+	}
+}

@@ -300,10 +300,18 @@ func (t *Trait) mergeBucket(d, s *bucket) {
 // union merges two sorted value lists (adding counts when counted) and
 // keeps the maxDistinct smallest.
 func union(a []scalar, ac []int64, b []scalar, bc []int64, counted bool) ([]scalar, []int64) {
-	vals := make([]scalar, 0, min(len(a)+len(b), maxDistinct))
-	var counts []int64
-	if counted {
-		counts = make([]int64, 0, cap(vals))
+	return unionInto(nil, nil, a, ac, b, bc, counted)
+}
+
+// unionInto is union appending to vals[:0] and counts[:0], which must not
+// overlap a, ac, b or bc.
+func unionInto(vals []scalar, counts []int64, a []scalar, ac []int64, b []scalar, bc []int64, counted bool) ([]scalar, []int64) {
+	vals, counts = vals[:0], counts[:0]
+	if n := min(len(a)+len(b), maxDistinct); cap(vals) < n {
+		vals = make([]scalar, 0, n)
+		if counted {
+			counts = make([]int64, 0, n)
+		}
 	}
 	i, j := 0, 0
 	for len(vals) < maxDistinct && (i < len(a) || j < len(b)) {
@@ -410,8 +418,12 @@ func (t *Trait) Value(s *State, now time.Time) json.RawMessage {
 	if len(bs) == 1 {
 		vals, counts = bs[0].vals, bs[0].counts
 	} else {
+		// Two buffers in turn: the union so far and the next.
+		var spare []scalar
+		var spareCounts []int64
 		for i := range bs {
-			vals, counts = union(vals, counts, bs[i].vals, bs[i].counts, counted)
+			spare, spareCounts = unionInto(spare, spareCounts, vals, counts, bs[i].vals, bs[i].counts, counted)
+			vals, counts, spare, spareCounts = spare, spareCounts, vals, counts
 		}
 	}
 	switch t.kind {

@@ -1,7 +1,6 @@
 package trait
 
 import (
-	"encoding/json"
 	"math"
 	"math/big"
 	"math/bits"
@@ -68,10 +67,38 @@ func (v scalar) appendJSON(b []byte) []byte {
 	case sNumber:
 		return appendNumber(b, v.n)
 	case sString:
-		j, _ := json.Marshal(v.s)
-		return append(b, j...)
+		return appendString(b, v.s)
 	}
 	return append(b, "null"...)
+}
+
+// appendString writes s (valid UTF-8) as a JSON string.
+func appendString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\t':
+			b = append(b, '\\', 't')
+		case '\r':
+			b = append(b, '\\', 'r')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // appendNumber writes f like encoding/json does.
