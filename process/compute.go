@@ -78,6 +78,14 @@ func (f *folder) backfill(ctx context.Context, eng *compute.Engine, counters []*
 	start, last := time.Now(), time.Now()
 	o.Logger.Info("backfilling computed traits and audience conditions from the log",
 		"workspace", f.ws, "counters", len(counters), "position", f.pos)
+	f.p.mu.Lock()
+	f.p.backfills[f.ws] = [2]int64{0, f.pos}
+	f.p.mu.Unlock()
+	defer func() {
+		f.p.mu.Lock()
+		delete(f.p.backfills, f.ws)
+		f.p.mu.Unlock()
+	}()
 	for after := int64(0); after < f.pos; {
 		page, err := o.Store.Read(ctx, store.LogQuery{Workspace: f.ws, After: after, Limit: 1000})
 		if err != nil {
@@ -97,6 +105,9 @@ func (f *folder) backfill(ctx context.Context, eng *compute.Engine, counters []*
 		}
 		after = page[len(page)-1].Position
 		f.p.m.backfill.WithLabelValues(f.ws).Set(float64(min(after, f.pos)))
+		f.p.mu.Lock()
+		f.p.backfills[f.ws] = [2]int64{min(after, f.pos), f.pos}
+		f.p.mu.Unlock()
 		if time.Since(last) > 5*time.Second {
 			last = time.Now()
 			o.Logger.Info("backfilling", "workspace", f.ws, "position", after, "of", f.pos)
@@ -233,4 +244,14 @@ func (p *Processor) Preview(ctx context.Context, ws string, def audience.Definit
 		}
 	}
 	return l.eng.Preview(c, &data, l.g.Profiles, p.o.Now(), sample), nil
+}
+
+// Backfill reports the progress of a backfill of new computed traits or
+// audience conditions running on this node for a workspace: the log
+// position reached and the position it runs to.
+func (p *Processor) Backfill(ws string) (position, end int64, running bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	b, ok := p.backfills[ws]
+	return b[0], b[1], ok
 }

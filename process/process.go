@@ -77,8 +77,9 @@ type Processor struct {
 	o Options
 	m *metrics
 
-	mu      sync.Mutex
-	leading map[string]*leader // workspaces this node folds now
+	mu        sync.Mutex
+	leading   map[string]*leader  // workspaces this node folds now
+	backfills map[string][2]int64 // workspace → position, head of a backfill running on this node
 }
 
 // leader is what readers outside the folding goroutine may use of a
@@ -116,7 +117,7 @@ func New(o Options) *Processor {
 	if o.Owner == "" {
 		o.Owner = "kith"
 	}
-	return &Processor{o: o, m: newMetrics(o.Metrics), leading: map[string]*leader{}}
+	return &Processor{o: o, m: newMetrics(o.Metrics), leading: map[string]*leader{}, backfills: map[string][2]int64{}}
 }
 
 // Run folds the given workspaces until ctx ends, one goroutine each.
