@@ -2,9 +2,12 @@ package trait
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"github.com/kithcdp/kith/store"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func FuzzParse(f *testing.F) {
@@ -71,5 +74,42 @@ func FuzzDecode(f *testing.F) {
 		tr.Observe(s, evs[0].event(9))
 		_ = tr.Expire(s, base)
 		_ = tr.Value(s, base)
+	})
+}
+
+// FuzzEvent checks the JSON scanner against encoding/json: on a valid
+// object, every top-level field and every field of properties is found
+// with the same value; on anything else, nothing panics.
+func FuzzEvent(f *testing.F) {
+	f.Add([]byte(orderCompleted))
+	f.Add([]byte(`{"properties":{"a\"b":1,"esc\u0061ped":"v","dup":1,"dup":[2,{"x":"}"}]}, "x" : null}`))
+	f.Add([]byte(`{"properties":"x`))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		e := NewEvent(&store.Event{Type: "track", Raw: raw})
+		_ = e.value("properties.a", []string{"properties", "a"})
+		var top map[string]json.RawMessage
+		if !utf8.Valid(raw) || json.Unmarshal(raw, &top) != nil {
+			return
+		}
+		same := func(a, b []byte) bool {
+			var ca, cb bytes.Buffer
+			return json.Compact(&ca, a) == nil && json.Compact(&cb, b) == nil && bytes.Equal(ca.Bytes(), cb.Bytes())
+		}
+		for k, want := range top {
+			got, ok := e.topField(k)
+			if !ok || !same(got, want) {
+				t.Fatalf("top field %q = %s (%v), want %s", k, got, ok, want)
+			}
+		}
+		var props map[string]json.RawMessage
+		if json.Unmarshal(top["properties"], &props) != nil {
+			return
+		}
+		for k, want := range props {
+			got, ok := lookup(top["properties"], k)
+			if !ok || !same(got, want) {
+				t.Fatalf("properties[%q] = %s (%v), want %s", k, got, ok, want)
+			}
+		}
 	})
 }

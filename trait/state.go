@@ -207,7 +207,7 @@ func (t *Trait) observeFunnel(s *State, ev *Event) bool {
 	if !hit || (t.prg != nil && !match(t.prg, ev)) {
 		return false
 	}
-	if s.starts == nil {
+	if len(s.starts) != len(t.steps)-1 {
 		s.starts = make([]int64, len(t.steps)-1)
 		for i := range s.starts {
 			s.starts[i] = noStart
