@@ -54,6 +54,7 @@ type AudienceChange struct {
 const (
 	OutboxAudienceEntered = "audience_entered"
 	OutboxAudienceExited  = "audience_exited"
+	OutboxTraitChanged    = "trait_changed" // a computed trait's value changed (an identify call with it)
 )
 
 // OutboxEntry is one item for activation (destinations read the outbox).

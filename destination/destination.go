@@ -1,0 +1,80 @@
+// Package destination delivers what Kith collects and computes — events,
+// computed trait changes, audience entries and exits — to the tools that
+// talk to customers.
+//
+// A Sender speaks one destination's protocol (a signed webhook, another
+// Tracking API, a NATS JetStream subject, audience files for ad platforms).
+// The delivery engine (package delivery) decides what each destination
+// receives, in what order, with retries, dead letters and the consent
+// gate; a Sender only sends a batch and says how it failed.
+package destination
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/kithcdp/kith/store"
+)
+
+// Delivery kinds: what a delivery carries.
+const (
+	KindEvent           = "event"                     // an event from the log
+	KindTraitChanged    = store.OutboxTraitChanged    // a computed trait's value changed
+	KindAudienceEntered = store.OutboxAudienceEntered // a profile entered an audience
+	KindAudienceExited  = store.OutboxAudienceExited  // a profile left an audience
+)
+
+// Delivery is one item to send to one destination.
+type Delivery struct {
+	// Key is the idempotency key, stable across retries and replays:
+	// derived from (destination, log position, kind, and what the item is
+	// about). Senders pass it on (e.g. as the webhook-id).
+	Key      string
+	Kind     string
+	Position int64
+	Profile  store.ProfileID
+	// Payload is the Segment-format JSON sent (after the destination's
+	// mapping).
+	Payload json.RawMessage
+	// Audience is the audience's key for KindAudienceEntered/Exited.
+	Audience string
+	// Identifiers are the profile's identifiers the destination syncs
+	// (Definition.IDSync), for senders that match people by them.
+	Identifiers []store.Identifier
+	At          time.Time // when the event was received or the change made
+}
+
+// Sender sends batches of deliveries to one destination. Send is called
+// by one goroutine at a time.
+type Sender interface {
+	// Send delivers the batch, all or nothing as far as the peer says.
+	// On failure it returns a *Error.
+	Send(ctx context.Context, batch []Delivery) error
+	// MaxBatch is the most deliveries Send takes at once (1: no batching).
+	MaxBatch() int
+	Close() error
+}
+
+// Error is a failed Send, classified for the delivery engine.
+type Error struct {
+	// Permanent failures disable the destination until an admin resumes
+	// it (the credentials are wrong, the endpoint is gone: 401, 403, 410).
+	Permanent bool
+	// Reject means the peer refused this batch's content and a retry
+	// cannot help (400, 413, 422): the engine splits the batch to find the
+	// deliveries at fault and sends those to the dead letters.
+	Reject bool
+	// RetryAfter, if set, is how long the peer asked to wait.
+	RetryAfter time.Duration
+	Status     int // HTTP status, if any
+	Msg        string
+}
+
+func (e *Error) Error() string {
+	if e.Status != 0 {
+		return fmt.Sprintf("status %d: %s", e.Status, e.Msg)
+	}
+	return e.Msg
+}
