@@ -143,6 +143,31 @@ type ComputeStore interface {
 	AudienceSizes(ctx context.Context, workspace, audience string, days int, now time.Time) ([]AudienceSize, error)
 	// ReadOutbox returns a workspace's outbox entries with ID > after, by ID.
 	ReadOutbox(ctx context.Context, workspace string, after int64, limit int) ([]OutboxEntry, error)
+
+	// AudienceOverlap returns the number of profiles that are members of
+	// both audiences (of a with itself: its member count).
+	AudienceOverlap(ctx context.Context, workspace, a, b string) (int64, error)
+	// ProfileCount returns the number of profiles of a kind (KindUser or
+	// KindAccount), not counting those merged into another.
+	ProfileCount(ctx context.Context, workspace, kind string) (int64, error)
+	// TraitLift returns the trait values (key and value) held by at least
+	// minMembers members of an audience (at least 1), each with the number
+	// of profiles of the kind (not merged) that hold it, ordered by how much
+	// more often members hold the value than profiles of the kind do
+	// (Members / Overall, descending), then by Members descending, key and
+	// value; limit follows PageSize. Cleared (null) values are left out.
+	TraitLift(ctx context.Context, workspace, audience, kind string, minMembers, limit int) ([]TraitLift, error)
+}
+
+// TraitLift is a trait value held by members of an audience, with how many
+// members hold it and how many profiles of the audience's kind hold it
+// (members included). The lift of the value is
+// (Members / members of the audience) / (Overall / profiles of the kind).
+type TraitLift struct {
+	Key     string
+	Value   json.RawMessage
+	Members int64
+	Overall int64
 }
 
 // AudienceChangeEntry is a stored AudienceChange with its sequence number

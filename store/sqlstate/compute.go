@@ -448,3 +448,56 @@ func DefinitionBody(d store.Definition) (string, error) {
 	}
 	return string(compactJSON(d.Body)), nil
 }
+
+// AudienceOverlap returns the number of members of both audiences.
+func (s *State) AudienceOverlap(ctx context.Context, workspace, a, b string) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM state_audience_members a
+		JOIN state_audience_members b ON b.workspace = a.workspace AND b.audience = ? AND b.profile = a.profile
+		WHERE a.workspace = ? AND a.audience = ?`), b, workspace, a).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count audience overlap: %w", err)
+	}
+	return n, nil
+}
+
+// ProfileCount returns the number of profiles of a kind that are not
+// merged into another.
+func (s *State) ProfileCount(ctx context.Context, workspace, kind string) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM state_profiles WHERE workspace = ? AND kind = ? AND merged_into = 0`),
+		workspace, kind).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count profiles: %w", err)
+	}
+	return n, nil
+}
+
+// TraitLift groups the traits of an audience's members by key and value,
+// keeps the values at least minMembers members hold, counts the profiles
+// of the kind holding each (through the state_traits_value index), and
+// orders them by the members' share of those holders.
+func (s *State) TraitLift(ctx context.Context, workspace, audience, kind string, minMembers, limit int) ([]store.TraitLift, error) {
+	var out []store.TraitLift
+	err := s.query(ctx, "trait lift", func(r *sql.Rows) error {
+		var l store.TraitLift
+		var v string
+		err := r.Scan(&l.Key, &v, &l.Members, &l.Overall)
+		l.Value = json.RawMessage(v)
+		out = append(out, l)
+		return err
+	}, `SELECT key, value, n, overall FROM (
+		SELECT m.key, m.value, m.n,
+			(SELECT COUNT(*) FROM state_traits o
+				JOIN state_profiles p ON p.workspace = o.workspace AND p.id = o.profile
+				WHERE o.workspace = ? AND o.key = m.key AND o.value = m.value AND p.kind = ? AND p.merged_into = 0) AS overall
+		FROM (SELECT t.key, t.value, COUNT(*) AS n
+			FROM state_audience_members a
+			JOIN state_traits t ON t.workspace = a.workspace AND t.profile = a.profile
+			WHERE a.workspace = ? AND a.audience = ? AND t.value <> 'null'
+			GROUP BY t.key, t.value
+			HAVING COUNT(*) >= ?) m
+		) x
+		ORDER BY CASE WHEN overall > 0 THEN n * 1.0 / overall ELSE 0 END DESC, n DESC, key, value
+		LIMIT ?`,
+		workspace, kind, workspace, audience, max(minMembers, 1), store.PageSize(limit))
+	return out, err
+}

@@ -333,6 +333,97 @@ func runCompute(t *testing.T, open func(t *testing.T) store.Store, ws func() str
 		}
 	})
 
+	t.Run("AudienceOverlapAndTraitLift", func(t *testing.T) {
+		t.Parallel()
+		w := ws()
+		// Users 1…10, account 11, user 12 merged into 1. vip = {1, 2, 3},
+		// active = {2, 3, 4, 5}. plan: pro for 1…4 (and 12 before its
+		// merge), free for 5…10; city Oslo for 1, 2 and 5; every user a
+		// different email; the account has plan pro too.
+		var profiles []store.ProfileDelta
+		var traits []store.TraitValue
+		for p := store.ProfileID(1); p <= 12; p++ {
+			d := delta(p, 0, 0, 1)
+			if p == 11 {
+				d.Kind = store.KindAccount
+			}
+			profiles = append(profiles, d)
+			plan := `"free"`
+			if p <= 4 || p >= 11 {
+				plan = `"pro"`
+			}
+			traits = append(traits, trait(p, "plan", plan, 0, 0, int64(p)))
+			if p != 11 {
+				traits = append(traits, trait(p, "email", fmt.Sprintf(`"p%d@x.io"`, p), 0, 0, int64(p)))
+			}
+			if p == 1 || p == 2 || p == 5 {
+				traits = append(traits, trait(p, "city", `"Oslo"`, 0, 0, int64(p)))
+			}
+		}
+		traits = append(traits, trait(3, "city", `null`, 0, 0, 3)) // cleared: no value
+		var changes []store.AudienceChange
+		for _, p := range []store.ProfileID{1, 2, 3} {
+			changes = append(changes, enter("vip", p, t0, int64(p)))
+		}
+		for _, p := range []store.ProfileID{2, 3, 4, 5} {
+			changes = append(changes, enter("active", p, t0, int64(p)))
+		}
+		commit(t, st, &store.Changes{Workspace: w, To: 12, Profiles: profiles, Traits: traits,
+			Compute: store.ComputeChanges{Audiences: changes}})
+		commit(t, st, &store.Changes{Workspace: w, To: 13, Merges: []store.Merge{{Into: 1, From: 12, Position: 13, At: t0}}})
+		// Another workspace's rows count for nothing.
+		commit(t, st, &store.Changes{Workspace: w + "-other", To: 1, Profiles: []store.ProfileDelta{delta(1, 0, 0, 1)},
+			Traits:  []store.TraitValue{trait(1, "plan", `"pro"`, 0, 0, 1)},
+			Compute: store.ComputeChanges{Audiences: []store.AudienceChange{enter("vip", 1, t0, 1), enter("active", 1, t0, 1)}}})
+
+		for _, c := range []struct {
+			a, b string
+			want int64
+		}{{"vip", "active", 2}, {"active", "vip", 2}, {"vip", "vip", 3}, {"vip", "nobody", 0}, {"nobody", "nobody", 0}} {
+			if n, err := st.AudienceOverlap(ctx, w, c.a, c.b); err != nil || n != c.want {
+				t.Errorf("overlap of %s and %s: %d %v, want %d", c.a, c.b, n, err, c.want)
+			}
+		}
+		if n, err := st.ProfileCount(ctx, w, store.KindUser); err != nil || n != 10 {
+			t.Errorf("user profiles %d %v, want 10 (12 is merged)", n, err)
+		}
+		if n, err := st.ProfileCount(ctx, w, store.KindAccount); err != nil || n != 1 {
+			t.Errorf("account profiles %d %v, want 1", n, err)
+		}
+		if n, err := st.ProfileCount(ctx, ws(), store.KindUser); err != nil || n != 0 {
+			t.Errorf("profiles of an empty workspace %d %v", n, err)
+		}
+
+		text := func(ls []store.TraitLift) []string {
+			var out []string
+			for _, l := range ls {
+				out = append(out, fmt.Sprintf("%s=%s %d/%d", l.Key, l.Value, l.Members, l.Overall))
+			}
+			return out
+		}
+		// vip's plan pro: 3 of the 4 users holding it; city Oslo: 2 of 3;
+		// each email 1 of 1 (left out from 2 members on).
+		got, err := st.TraitLift(ctx, w, "vip", store.KindUser, 2, 10)
+		if want := []string{`plan="pro" 3/4`, `city="Oslo" 2/3`}; err != nil || !slices.Equal(text(got), want) {
+			t.Fatalf("lift of vip: %q %v, want %q", text(got), err, want)
+		}
+		// Profile 1 holds 12's email since the merge (the later value).
+		got, err = st.TraitLift(ctx, w, "vip", store.KindUser, 1, 3)
+		if want := []string{`email="p12@x.io" 1/1`, `email="p2@x.io" 1/1`, `email="p3@x.io" 1/1`}; err != nil || !slices.Equal(text(got), want) {
+			t.Fatalf("lift of vip from 1 member, 3 values: %q %v, want %q", text(got), err, want)
+		}
+		got, err = st.TraitLift(ctx, w, "active", store.KindUser, 2, 10)
+		if want := []string{`plan="pro" 3/4`, `city="Oslo" 2/3`}; err != nil || !slices.Equal(text(got), want) {
+			t.Fatalf("lift of active: %q %v, want %q", text(got), err, want)
+		}
+		if got, err := st.TraitLift(ctx, w, "nobody", store.KindUser, 1, 10); err != nil || len(got) != 0 {
+			t.Fatalf("lift of an empty audience: %q %v", text(got), err)
+		}
+		if got, err := st.TraitLift(ctx, w, "vip", store.KindUser, 4, 10); err != nil || len(got) != 0 {
+			t.Fatalf("lift with min_members above the audience: %q %v", text(got), err)
+		}
+	})
+
 	t.Run("AudienceSizes", func(t *testing.T) {
 		t.Parallel()
 		w := ws()
