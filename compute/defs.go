@@ -52,6 +52,11 @@ func Compile(defs []store.Definition) (*Defs, error) {
 	computed := map[string]string{}
 	for _, def := range defs {
 		d.evalKeys["eval:"+def.Kind+":"+def.Name+"."+Digest([]store.Definition{def})] = true
+		if def.Name == ConsentValue {
+			errs = append(errs, &DefinitionError{def.Kind, def.Name,
+				errors.New("the name is reserved: the profile's current consent is kept under it")})
+			continue
+		}
 		if prev, dup := d.names[def.Name]; dup {
 			errs = append(errs, &DefinitionError{def.Kind, def.Name,
 				fmt.Errorf("the name is already used by a %s: computed traits and audiences share one namespace", prev)})

@@ -149,6 +149,9 @@ func (e *Engine) timed(p store.ProfileID) {
 // Observe folds an event a user profile performed into every maintained
 // counter it matches.
 func (e *Engine) Observe(p store.ProfileID, ev *store.Event) {
+	if bytes.Contains(ev.Raw, []byte(`"categoryPreferences"`)) {
+		e.consent(p, ev)
+	}
 	if e.defs.Empty() {
 		return
 	}
@@ -273,6 +276,9 @@ func (e *Engine) Merge(into, from store.ProfileID, position int64, at time.Time)
 				}
 				t.traits[key] = h
 			}
+		}
+		if c, ok := f.values[ConsentValue]; ok && laterConsent(c, t.values[ConsentValue]) {
+			e.setValue(into, t, ConsentValue, c, at, position)
 		}
 		for name := range f.values {
 			e.out.Values = append(e.out.Values, store.ComputedValue{Profile: from, Name: name, At: at, Position: position})

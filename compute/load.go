@@ -71,7 +71,7 @@ func Load(ctx context.Context, st store.ComputeStore, workspace string, defs *De
 		return nil, Backlog{}, fmt.Errorf("load computed states: %w", err)
 	}
 	err = st.ScanComputedValues(ctx, workspace, func(v store.ComputedValue) error {
-		if _, ok := defs.names[v.Name]; !ok {
+		if _, ok := defs.names[v.Name]; !ok && v.Name != ConsentValue {
 			e.out.Values = append(e.out.Values, store.ComputedValue{Profile: v.Profile, Name: v.Name, At: v.At, Position: v.Position})
 			return nil
 		}

@@ -373,3 +373,37 @@ func waitOwner(t *testing.T, st store.Store, ws, uid string) store.ProfileID {
 	t.Fatalf("user_id %s never folded", uid)
 	return 0
 }
+
+// TestProfileConsent: a profile's current consent is the
+// categoryPreferences of its latest event by timestamp (not by arrival),
+// kept across merges, also with no definitions at all.
+func TestProfileConsent(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		ws := "acme"
+		c := newClock(time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC))
+		appendEvents(t, st, ws, c.now(),
+			`{"type":"track","anonymousId":"a1","event":"Viewed","timestamp":"2026-11-02T10:00:00Z","context":{"consent":{"categoryPreferences":{"Advertising":false,"Analytics":true}}}}`,
+			`{"type":"track","userId":"u1","event":"Viewed","timestamp":"2026-11-01T10:00:00Z","context":{"consent":{"categoryPreferences":{"Advertising":true}}}}`,
+			`{"type":"identify","anonymousId":"a1","userId":"u1","timestamp":"2026-11-02T11:00:00Z"}`,
+		)
+		if err := computeProcessor(st, 1, c).CatchUp(ctx, ws, nil); err != nil {
+			t.Fatal(err)
+		}
+		p := waitOwner(t, st, ws, "u1")
+		vals, err := st.ComputedValues(ctx, ws, p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got string
+		for _, v := range vals {
+			if v.Name == compute.ConsentValue {
+				got = string(v.Value)
+			}
+		}
+		if !strings.Contains(got, `"Advertising":false`) || !strings.Contains(got, `"2026-11-02T10:00:00Z"`) {
+			t.Errorf("consent %s, want the later event's (Advertising false)", got)
+		}
+	})
+}
