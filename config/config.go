@@ -1,6 +1,7 @@
 // Package config reads Kith's YAML config file, which declares the
-// workspaces, their sources (write keys) and access tokens, and the proxies
-// whose X-Forwarded-For header is trusted.
+// workspaces, their sources (write keys), access tokens, identity rules,
+// computed traits and audiences, and the proxies whose X-Forwarded-For
+// header is trusted.
 //
 // Parsing is strict: unknown keys, wrong types and invalid values are errors,
 // each reported with its file, line and field path, for example
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/kithcdp/kith/identity"
+	"github.com/kithcdp/kith/store"
 )
 
 // Scopes an access token may hold.
@@ -69,6 +71,11 @@ type Workspace struct {
 	// Identity are the workspace's identity rules; nil means
 	// identity.DefaultRules.
 	Identity *identity.Rules
+	// Definitions are the workspace's computed traits (computed_traits)
+	// and audiences (audiences), in file order, as the store keeps them:
+	// Workspace, Kind, Name, Body (the definition as JSON) and Origin
+	// "config". They compile together (compute.Compile).
+	Definitions []store.Definition
 }
 
 // Source is a declared source of events.
@@ -120,21 +127,31 @@ func Parse(data []byte) (*Config, error) {
 type Error struct {
 	File string // as passed to Load; empty for Parse
 	Line int    // 1-based; 0 when unknown
-	Path string // the field, e.g. workspaces[0].sources[1].write_key
-	Msg  string
+	// Column is 1-based, in characters; 0 when the line is all that is
+	// known (it is given for problems inside a definition's condition).
+	Column int
+	Path   string // the field, e.g. workspaces[0].sources[1].write_key
+	Msg    string
 }
 
-// Error formats the problem as "file:line: path: message", leaving out the
-// parts that are unknown.
+// Error formats the problem as "file:line: path: message" (or
+// "file:line:column: …"), leaving out the parts that are unknown.
 func (e *Error) Error() string {
 	s := ""
+	at := ""
+	if e.Line > 0 {
+		at = fmt.Sprint(e.Line)
+		if e.Column > 0 {
+			at += fmt.Sprintf(":%d", e.Column)
+		}
+	}
 	switch {
-	case e.File != "" && e.Line > 0:
-		s = fmt.Sprintf("%s:%d: ", e.File, e.Line)
+	case e.File != "" && at != "":
+		s = fmt.Sprintf("%s:%s: ", e.File, at)
 	case e.File != "":
 		s = e.File + ": "
-	case e.Line > 0:
-		s = fmt.Sprintf("line %d: ", e.Line)
+	case at != "":
+		s = fmt.Sprintf("line %s: ", at)
 	}
 	if e.Path != "" {
 		s += e.Path + ": "

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kithcdp/kith/store"
 	"gopkg.in/yaml.v3"
 )
 
@@ -32,6 +33,7 @@ type parser struct {
 	lookup  func(string) (string, bool)
 	errs    []error
 	secrets map[string]string // write key or token → path of its first use
+	lines   []string          // the file's lines, to locate text inside scalars
 }
 
 // field is a known key of a mapping.
@@ -42,7 +44,7 @@ type field struct {
 }
 
 func parse(data []byte, file string, lookup func(string) (string, bool)) (*Config, error) {
-	p := &parser{file: file, lookup: lookup, secrets: map[string]string{}}
+	p := &parser{file: file, lookup: lookup, secrets: map[string]string{}, lines: strings.Split(string(data), "\n")}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
@@ -225,6 +227,8 @@ func (p *parser) workspaces(n *yaml.Node, path string) []Workspace {
 	firstAt := map[string]string{}
 	p.list(n, path, func(_ int, n *yaml.Node, path string) {
 		w := Workspace{DedupWindow: DefaultDedupWindow}
+		var defs []*definitionItem
+		before := len(p.errs)
 		p.fields(n, path, []field{
 			{name: "slug", required: true, parse: func(n *yaml.Node, path string) {
 				w.Slug = p.unique(n, path, str(p, n, path, checkSlug), firstAt, "workspace slug")
@@ -246,7 +250,19 @@ func (p *parser) workspaces(n *yaml.Node, path string) []Workspace {
 			{name: "identity", parse: func(n *yaml.Node, path string) {
 				w.Identity = p.identityRules(n, path)
 			}},
+			{name: "computed_traits", parse: func(n *yaml.Node, path string) {
+				defs = append(defs, p.definitions(n, path, store.DefinitionTrait)...)
+			}},
+			{name: "audiences", parse: func(n *yaml.Node, path string) {
+				defs = append(defs, p.definitions(n, path, store.DefinitionAudience)...)
+			}},
 		})
+		if len(p.errs) == before {
+			w.Definitions = p.checkDefinitions(defs)
+			for i := range w.Definitions {
+				w.Definitions[i].Workspace = w.Slug
+			}
+		}
 		out = append(out, w)
 	})
 	return out

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kithcdp/kith/compute"
 	"github.com/kithcdp/kith/config"
 	"github.com/kithcdp/kith/store"
 )
@@ -36,7 +37,10 @@ const minSecretBytes = 32
 // The config file is the source of truth for credentials: when it declares
 // workspaces, Load upserts them with their sources and tokens, and deletes
 // every stored source and token the file does not declare — also those of
-// workspaces no longer in the file. Workspaces themselves (and their events)
+// workspaces no longer in the file. The same goes for the computed traits
+// and audiences the file declares (Origin "config"), but those created
+// through the admin API (Origin "api") stay unless the file declares one of
+// the same kind and name (see syncDefinitions). Workspaces themselves (and their events)
 // are never deleted; one no longer declared keeps its settings but has no
 // sources or tokens left.
 //
@@ -170,6 +174,66 @@ func (r *Registry) sync(ctx context.Context, st store.Registry, cfg *config.Conf
 		if !declared[tokenID(t.Workspace, t.Name)] {
 			if err := st.DeleteToken(ctx, t.Workspace, t.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return fmt.Errorf("sync config: %w", err)
+			}
+		}
+	}
+	return syncDefinitions(ctx, st, cfg)
+}
+
+// syncDefinitions applies the file's computed traits and audiences: each
+// is stored with Origin "config" (a definition of the same kind and name
+// created through the admin API is taken over by the file), and stored
+// Origin-"config" definitions the file no longer declares are deleted, in
+// every workspace. Definitions created through the admin API that the
+// file does not name are left as they are. Each workspace's resulting set
+// must compile (compute.Compile): the config's definitions are checked
+// alone when the file is read, and here together with the API's; on a
+// problem nothing of that workspace is changed and Load fails.
+func syncDefinitions(ctx context.Context, st store.Registry, cfg *config.Config) error {
+	declared := map[string][]store.Definition{}
+	for _, w := range cfg.Workspaces {
+		declared[w.Slug] = w.Definitions
+	}
+	wss, err := st.Workspaces(ctx)
+	if err != nil {
+		return fmt.Errorf("sync definitions: list workspaces: %w", err)
+	}
+	for _, w := range wss {
+		stored, err := st.Definitions(ctx, w.Slug)
+		if err != nil {
+			return fmt.Errorf("sync definitions of %s: %w", w.Slug, err)
+		}
+		want := declared[w.Slug]
+		named := map[string]bool{}
+		for _, d := range want {
+			named[d.Kind+"\x00"+d.Name] = true
+		}
+		var remove []store.Definition
+		result := slices.Clone(want)
+		for _, d := range stored {
+			switch {
+			case named[d.Kind+"\x00"+d.Name]:
+			case d.Origin == "config":
+				remove = append(remove, d)
+			default:
+				result = append(result, d)
+			}
+		}
+		if len(want) == 0 && len(remove) == 0 {
+			continue
+		}
+		if _, err := compute.Compile(result); err != nil {
+			return fmt.Errorf("sync definitions of workspace %s: the config file's computed traits and audiences do not compile with those created through the admin API: %w", w.Slug, err)
+		}
+		for _, d := range remove {
+			if err := st.DeleteDefinition(ctx, d.Workspace, d.Kind, d.Name); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return fmt.Errorf("sync definitions of %s: %w", w.Slug, err)
+			}
+		}
+		for _, d := range want {
+			d.Workspace, d.Origin = w.Slug, "config"
+			if _, err := st.PutDefinition(ctx, d); err != nil {
+				return fmt.Errorf("sync definitions of %s: %w", w.Slug, err)
 			}
 		}
 	}
