@@ -115,6 +115,9 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return fmt.Errorf("%s is neither a duration like \"5s\" nor a number of seconds", b)
 	}
+	if f < 0 || f > 1e6 {
+		return fmt.Errorf("%s seconds is out of range", b)
+	}
 	*d = Duration(f * float64(time.Second))
 	return nil
 }
