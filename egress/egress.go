@@ -108,6 +108,7 @@ type ForbiddenError struct {
 	Reason string     // which range, e.g. "link-local (cloud metadata lives at 169.254.169.254)"
 }
 
+// Error names the host, the address and the range it lies in.
 func (e *ForbiddenError) Error() string {
 	if !e.Addr.IsValid() {
 		return fmt.Sprintf("egress: refusing to connect to %s: %s: %s", e.Host, ErrForbiddenAddress, e.Reason)
