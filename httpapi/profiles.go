@@ -176,6 +176,10 @@ func (s *Server) handleTraits(w http.ResponseWriter, r *http.Request, pr *profil
 		s.storeError(w, "read traits", err)
 		return
 	}
+	if traits, err = s.withComputed(r.Context(), pr, traits, keys); err != nil {
+		s.storeError(w, "read computed traits", err)
+		return
+	}
 	start := 0
 	if pr.next != "" {
 		start, _ = slices.BinarySearchFunc(traits, pr.next, func(t store.Trait, k string) int { return strings.Compare(t.Key, k) })
@@ -198,6 +202,40 @@ func (s *Server) handleTraits(w http.ResponseWriter, r *http.Request, pr *profil
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"traits": out, "cursor": pageCursor(r, next)})
+}
+
+// computedSource is the source of computed values among a profile's
+// traits.
+const computedSource = "computed"
+
+// withComputed adds the profile's computed values to its traits, as
+// Segment shows computed traits and audience memberships among a profile's
+// traits: each computed trait by its name, each audience by its name with
+// true while the profile is a member (false after it left). A computed
+// value hides a trait of the same key. keys, if not empty, limits them as
+// it limits the traits. The result is sorted by key.
+func (s *Server) withComputed(ctx context.Context, pr *profileRequest, traits []store.Trait, keys []string) ([]store.Trait, error) {
+	vals, err := s.st.ComputedValues(ctx, pr.ws, pr.profile.ID)
+	if err != nil || len(vals) == 0 {
+		return traits, err
+	}
+	byKey := make(map[string]int, len(traits))
+	for i, t := range traits {
+		byKey[t.Key] = i
+	}
+	for _, v := range vals {
+		if len(keys) > 0 && !slices.Contains(keys, v.Name) {
+			continue
+		}
+		t := store.Trait{Key: v.Name, Value: v.Value, Source: computedSource, Timestamp: v.At, Position: v.Position}
+		if i, ok := byKey[v.Name]; ok {
+			traits[i] = t
+			continue
+		}
+		traits = append(traits, t)
+	}
+	slices.SortFunc(traits, func(a, b store.Trait) int { return strings.Compare(a.Key, b.Key) })
+	return traits, nil
 }
 
 func (s *Server) handleTraitHistory(w http.ResponseWriter, r *http.Request, pr *profileRequest) {

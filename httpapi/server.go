@@ -1,8 +1,9 @@
 // Package httpapi is Kith's HTTP surface: the Segment-compatible Tracking
 // API, the documents the browser libraries load at start (Segment's
 // settings, RudderStack's source config) and optionally the browser
-// library's files, the event log and quarantine APIs, and the operational
-// endpoints (/healthz, /readyz, /metrics).
+// library's files, the event log and quarantine APIs, the Profile API, the
+// admin APIs of identity and of computed traits and audiences, and the
+// operational endpoints (/healthz, /readyz, /metrics).
 package httpapi
 
 import (
@@ -39,6 +40,10 @@ type Options struct {
 	// Segment's CDN so that a snippet can load the library from Kith
 	// (sdkfiles.go). Empty: those paths answer 404 sdk_not_hosted.
 	SDKDir string
+	// Compute, if set, previews audiences and reports backfills (the
+	// processor of a node that folds the log); nil makes previews answer
+	// 503 not_leading.
+	Compute ComputeProcessor
 }
 
 // Server serves Kith's HTTP API.
@@ -53,6 +58,7 @@ type Server struct {
 	public  string
 	now     func() time.Time
 	sdkDir  string
+	compute ComputeProcessor
 	mux     *http.ServeMux
 }
 
@@ -70,7 +76,7 @@ func New(o Options) *Server {
 	s := &Server{
 		st: o.Store, reg: o.Registry, gc: o.Committer, limits: o.Limits,
 		log: o.Logger, promReg: o.Metrics, public: o.PublicURL, now: o.Now,
-		sdkDir: o.SDKDir, mux: http.NewServeMux(),
+		sdkDir: o.SDKDir, compute: o.Compute, mux: http.NewServeMux(),
 	}
 	s.metrics = newMetrics(o.Metrics, o.Store)
 	s.routes()
@@ -109,6 +115,8 @@ func (s *Server) routes() {
 	// Profile API (Segment's paths) and profile search.
 	s.profileRoutes()
 	s.identityRoutes()
+	// Computed traits and audiences: definitions, previews, insights, outbox.
+	s.computeRoutes()
 
 	// Operations.
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

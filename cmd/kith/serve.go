@@ -88,9 +88,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	})
 	defer gc.Close()
 
+	po := processOptions(st, reg, nodeName())
+	po.Wake, po.Logger, po.Metrics, po.LeaseTTL = gc.Committed, logger, promReg, *leaseTTL
+	var proc *process.Processor
+	var computeAPI httpapi.ComputeProcessor // nil without folding: previews answer 503
+	if *fold {
+		proc = process.New(po)
+		computeAPI = proc
+	}
+
 	api := httpapi.New(httpapi.Options{
 		Store: st, Registry: reg, Committer: gc, Limits: ingest.DefaultLimits(),
 		Logger: logger, Metrics: promReg, PublicURL: *publicURL, SDKDir: *sdkDir,
+		Compute: computeAPI,
 	})
 	srv := &http.Server{
 		Handler:           api.Handler(),
@@ -108,17 +118,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	go retention(ctx, logger, st, reg)
 
-	po := processOptions(st, reg, nodeName())
-	po.Wake, po.Logger, po.Metrics, po.LeaseTTL = gc.Committed, logger, promReg, *leaseTTL
 	foldCtx, stopFolding := context.WithCancel(ctx)
 	folding := make(chan struct{})
 	go func() {
 		defer close(folding)
-		if !*fold {
+		if proc == nil {
 			logger.Info("not folding the log on this node (--fold=false)")
 			return
 		}
-		process.New(po).Run(foldCtx, workspaceSlugs(reg))
+		proc.Run(foldCtx, workspaceSlugs(reg))
 	}()
 	defer func() { stopFolding(); <-folding }()
 
