@@ -14,6 +14,11 @@ import (
 // appends dead letters, in one transaction that checks the destination's
 // lease. Destination definitions are Definitions of kind
 // DefinitionDestination.
+//
+// Delivery state is not derived state: it records what was sent, which the
+// log cannot tell again. State.Reset leaves it alone — cursors, dead
+// letters, the ledger and replays survive a replay of derived state — so a
+// replay neither sends everything again nor forgets what was sent.
 
 // DefinitionDestination is the Definition kind of destinations.
 const DefinitionDestination = "destination"
@@ -66,9 +71,9 @@ type LedgerEntry struct {
 	Workspace   string
 	Destination string
 	Profile     ProfileID
-	Day         time.Time // midnight UTC
+	Day         time.Time // midnight UTC (Progress truncates it; a zero Day is Last's day)
 	Deliveries  int64     // added by Progress
-	Kinds       []string  // the kinds delivered that day (merged by Progress)
+	Kinds       []string  // the kinds delivered that day, sorted (merged by Progress); a kind has no comma
 	Last        time.Time // the last delivery's time
 }
 
@@ -88,7 +93,10 @@ type Replay struct {
 }
 
 // DeliveryProgress is what a batch of deliveries did. Progress applies it
-// in one transaction, only if the lease's epoch is still current.
+// in one transaction, only if the lease's epoch is still current. Ledger
+// entries and dead letters belong to its Workspace and Destination (their
+// own fields are not read); ledger entries of one profile and day may
+// repeat, and are added together.
 type DeliveryProgress struct {
 	Workspace   string
 	Destination string
@@ -98,34 +106,45 @@ type DeliveryProgress struct {
 	Ledger      []LedgerEntry
 	Dead        []DeadLetter // appended
 	Redelivered []int64      // dead letters sent on replay: deleted
-	Replay      *Replay      // a replay's new Cursor, OutboxCursor and Done
+	Replay      *Replay      // a replay's (by ID) new Cursor, OutboxCursor and Done (none moves back)
 }
 
 // DeliveryStore is implemented by every backend's State.
 type DeliveryStore interface {
 	// AcquireDelivery takes (or renews, for the same owner) the lease on a
-	// destination, creating its cursor at the given start positions the
-	// first time (a new destination starts at the feeds' ends, not their
-	// beginnings). ErrLeaseHeld while another owner's lease is valid.
+	// destination; a free or expired lease is taken with Epoch+1. The first
+	// time a destination's lease is taken, its cursors start at the given
+	// positions (a new destination starts at the feeds' ends, not their
+	// beginnings), also when SetDeliveryStatus created its row before.
+	// Status and Reason are kept. ErrLeaseHeld while another owner's lease
+	// is valid.
 	AcquireDelivery(ctx context.Context, workspace, destination, owner string, ttl time.Duration, startLog, startOutbox int64) (DeliveryCursor, error)
 	// ReleaseDelivery gives a lease up.
 	ReleaseDelivery(ctx context.Context, c DeliveryCursor) error
 	// Progress applies p (see DeliveryProgress); ErrLeaseLost if the epoch
 	// moved on.
 	Progress(ctx context.Context, p *DeliveryProgress) error
-	// SetDeliveryStatus sets a destination's status and reason (pause,
-	// resume, disable), creating its cursor row if needed.
+	// SetDeliveryStatus sets a destination's status (DestinationActive,
+	// DestinationPaused or DestinationDisabled; others are an error) and
+	// reason, creating its cursor row if needed (not started: see
+	// AcquireDelivery).
 	SetDeliveryStatus(ctx context.Context, workspace, destination, status, reason string) error
-	// Deliveries returns the cursors of a workspace's destinations.
+	// Deliveries returns the cursors of a workspace's destinations, by
+	// destination.
 	Deliveries(ctx context.Context, workspace string) ([]DeliveryCursor, error)
-	// DeadLetters pages through a destination's dead letters by ID.
+	// DeadLetters pages through a destination's dead letters with ID >
+	// after, by ID; limit follows PageSize.
 	DeadLetters(ctx context.Context, workspace, destination string, after int64, limit int) ([]DeadLetter, error)
 	// MarkReplay flags dead letters to be sent again (all of the
-	// destination's when ids is empty) and returns how many it flagged.
+	// destination's when ids is empty) and returns how many it flagged:
+	// ids of other destinations, unknown ids and dead letters flagged
+	// already are not counted.
 	MarkReplay(ctx context.Context, workspace, destination string, ids []int64) (int64, error)
-	// ReplayQueue returns flagged dead letters, by ID.
+	// ReplayQueue returns flagged dead letters, by ID (limit follows
+	// PageSize); Progress deletes them when they are Redelivered.
 	ReplayQueue(ctx context.Context, workspace, destination string, limit int) ([]DeadLetter, error)
-	// AddReplay records a range replay and returns it with its ID.
+	// AddReplay records a range replay and returns it with its ID and
+	// CreatedAt.
 	AddReplay(ctx context.Context, r Replay) (Replay, error)
 	// Replays returns a destination's replays that are not done, oldest
 	// first.

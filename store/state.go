@@ -186,6 +186,7 @@ type ProfileSearch struct {
 // State is the derived state of every workspace.
 type State interface {
 	ComputeStore // computed traits, audiences and the outbox (compute.go)
+	DeliveryStore
 
 	// AcquireLease takes the lease on a workspace for owner, or renews it
 	// when owner holds it. A free or expired lease is taken with Epoch+1.

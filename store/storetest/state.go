@@ -64,6 +64,7 @@ func traitText(t *testing.T, st store.Store, ws string, p store.ProfileID) strin
 // (compute.go).
 func runState(t *testing.T, open func(t *testing.T) store.Store, ws func() string) {
 	runCompute(t, open, ws)
+	runDelivery(t, open, ws)
 	st := open(t)
 	ctx := context.Background()
 
