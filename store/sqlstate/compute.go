@@ -437,8 +437,8 @@ func (s *State) ReadOutbox(ctx context.Context, workspace string, after int64, l
 // stored and compared: a body that differs only in insignificant
 // whitespace is the same body.
 func DefinitionBody(d store.Definition) (string, error) {
-	if d.Kind != store.DefinitionTrait && d.Kind != store.DefinitionAudience {
-		return "", fmt.Errorf("definition kind %q: want %q or %q", d.Kind, store.DefinitionTrait, store.DefinitionAudience)
+	if d.Kind != store.DefinitionTrait && d.Kind != store.DefinitionAudience && d.Kind != store.DefinitionDestination {
+		return "", fmt.Errorf("definition kind %q: want %q, %q or %q", d.Kind, store.DefinitionTrait, store.DefinitionAudience, store.DefinitionDestination)
 	}
 	if d.Workspace == "" || d.Name == "" {
 		return "", fmt.Errorf("definition %s %q of workspace %q: workspace and name must not be empty", d.Kind, d.Name, d.Workspace)

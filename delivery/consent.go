@@ -1,0 +1,74 @@
+package delivery
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// Consent is a set of consent preferences: purpose (lower-cased category
+// name) → granted. A purpose not in the set has no recorded consent.
+type Consent map[string]bool
+
+// ProfileConsentName is the computed value under which the compute engine
+// keeps a profile's current consent: the categoryPreferences of the latest
+// event (by timestamp) that carried any.
+const ProfileConsentName = "consent"
+
+// eventConsent reads Segment's context.consent.categoryPreferences from an
+// event's JSON (nil when absent).
+func eventConsent(raw []byte) Consent {
+	var ev struct {
+		Context struct {
+			Consent struct {
+				CategoryPreferences map[string]json.RawMessage `json:"categoryPreferences"`
+			} `json:"consent"`
+		} `json:"context"`
+	}
+	if json.Unmarshal(raw, &ev) != nil {
+		return nil
+	}
+	return consentOf(ev.Context.Consent.CategoryPreferences)
+}
+
+// profileConsent reads the value the compute engine keeps
+// ({"categoryPreferences": {...}, "timestamp": ...}).
+func profileConsent(raw []byte) Consent {
+	var v struct {
+		CategoryPreferences map[string]json.RawMessage `json:"categoryPreferences"`
+	}
+	if json.Unmarshal(raw, &v) != nil {
+		return nil
+	}
+	return consentOf(v.CategoryPreferences)
+}
+
+func consentOf(prefs map[string]json.RawMessage) Consent {
+	if len(prefs) == 0 {
+		return nil
+	}
+	c := Consent{}
+	for k, v := range prefs {
+		var granted bool
+		if json.Unmarshal(v, &granted) == nil {
+			c[strings.ToLower(k)] = granted
+		}
+	}
+	return c
+}
+
+// allowed applies the consent gate: every purpose must be granted by the
+// event's consent or the profile's, and denied by neither (the stricter
+// wins); a purpose neither records is denied unless missingAllowed (a
+// workspace's opt-in to Segment's behaviour of delivering events that carry
+// no consent at all). It returns the first purpose that stops delivery.
+func allowed(purposes []string, event, profile Consent, missingAllowed bool) (string, bool) {
+	for _, p := range purposes {
+		p = strings.ToLower(p)
+		ev, evOK := event[p]
+		pr, prOK := profile[p]
+		if (evOK && !ev) || (prOK && !pr) || (!evOK && !prOK && !missingAllowed) {
+			return p, false
+		}
+	}
+	return "", true
+}

@@ -1,0 +1,57 @@
+package delivery
+
+import (
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// mapPayload shapes a Segment event by a destination's mapping: each
+// output field (dots nest objects) takes the value at a dotted path of the
+// event; paths that are absent are left out. Without a mapping the event
+// is sent as it is.
+func mapPayload(mapping map[string]string, raw json.RawMessage) (json.RawMessage, error) {
+	if len(mapping) == 0 {
+		return raw, nil
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, err
+	}
+	out := map[string]any{}
+	for _, field := range slices.Sorted(maps.Keys(mapping)) {
+		v, ok := lookup(ev, mapping[field])
+		if !ok {
+			continue
+		}
+		put(out, strings.Split(field, "."), v)
+	}
+	return json.Marshal(out)
+}
+
+func lookup(m map[string]any, path string) (any, bool) {
+	var cur any = m
+	for seg := range strings.SplitSeq(path, ".") {
+		obj, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = obj[seg]; !ok {
+			return nil, false
+		}
+	}
+	return cur, true
+}
+
+func put(m map[string]any, segs []string, v any) {
+	for _, s := range segs[:len(segs)-1] {
+		next, ok := m[s].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[s] = next
+		}
+		m = next
+	}
+	m[segs[len(segs)-1]] = v
+}

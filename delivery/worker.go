@@ -1,0 +1,589 @@
+package delivery
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"time"
+
+	"github.com/kithcdp/kith/destination"
+	"github.com/kithcdp/kith/identity"
+	"github.com/kithcdp/kith/store"
+)
+
+// worker delivers to one destination while it holds the destination's
+// lease. Each step reads a page of one feed (dead letters to replay, the
+// log, the outbox, a range replay), sends what the destination receives
+// in batches — retrying in place, so a destination's deliveries keep their
+// order and a failing destination delays no other —, and records the
+// outcome with the cursor in one transaction.
+type worker struct {
+	e      *Engine
+	ws     string
+	def    Definition
+	match  matcher
+	sender destination.Sender
+	retry  time.Duration
+	rules  *identity.Compiled
+	cur    store.DeliveryCursor
+	renew  time.Time
+
+	lastErr string // the last send error, for the admin API
+}
+
+// item is one delivery with what the gate needs.
+type item struct {
+	d      destination.Delivery
+	event  Consent // the event's own consent (log events only)
+	deadID int64   // the dead letter it replays, if any
+}
+
+// outcome collects what a page's deliveries did.
+type outcome struct {
+	delivered []item
+	dead      []store.DeadLetter
+	filtered  int
+}
+
+// errStop ends delivery for now: the destination was disabled or paused,
+// or the lease was lost.
+type errStop struct{ reason string }
+
+func (e *errStop) Error() string { return e.reason }
+
+// run delivers until ctx ends.
+func (w *worker) run(ctx context.Context) {
+	o := &w.e.o
+	defer w.sender.Close()
+	for ctx.Err() == nil {
+		n, err := w.lead(ctx)
+		var stop *errStop
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err == nil || errors.Is(err, store.ErrLeaseHeld) || errors.As(err, &stop):
+		default:
+			o.Logger.Warn("delivery stopped; retrying", "workspace", w.ws, "destination", w.def.Name, "err", err)
+		}
+		if n == 0 {
+			sleep(ctx, o.Poll)
+		}
+	}
+}
+
+// lead takes or renews the lease and delivers one page; it returns the
+// number of items read.
+func (w *worker) lead(ctx context.Context) (int, error) {
+	if err := w.acquire(ctx); err != nil {
+		return 0, err
+	}
+	w.e.m.status.WithLabelValues(w.ws, w.def.Name, store.DestinationActive).Set(b2f(w.cur.Status == store.DestinationActive))
+	w.e.m.status.WithLabelValues(w.ws, w.def.Name, store.DestinationPaused).Set(b2f(w.cur.Status == store.DestinationPaused))
+	w.e.m.status.WithLabelValues(w.ws, w.def.Name, store.DestinationDisabled).Set(b2f(w.cur.Status == store.DestinationDisabled))
+	if w.cur.Status != store.DestinationActive {
+		return 0, nil
+	}
+	for _, feed := range []func(context.Context) (int, error){w.replayDead, w.logFeed, w.outboxFeed, w.rangeReplay} {
+		n, err := feed(ctx)
+		if err != nil || n > 0 {
+			return n, err
+		}
+	}
+	return 0, nil
+}
+
+// acquire takes the lease, or renews it when a third of it has passed.
+func (w *worker) acquire(ctx context.Context) error {
+	o := &w.e.o
+	if w.cur.Epoch != 0 && o.Now().Before(w.renew) {
+		return nil
+	}
+	startLog := int64(0)
+	if w.cur.Epoch == 0 {
+		head, err := o.Store.Head(ctx, w.ws)
+		if err != nil {
+			return fmt.Errorf("read head of %s: %w", w.ws, err)
+		}
+		startLog = head
+	}
+	c, err := o.Store.AcquireDelivery(ctx, w.ws, w.def.Name, o.Owner, o.LeaseTTL, startLog, 0)
+	if err != nil {
+		w.cur.Epoch = 0
+		return err
+	}
+	w.cur, w.renew = c, o.Now().Add(o.LeaseTTL/3)
+	return nil
+}
+
+// logFeed delivers the next page of log events.
+func (w *worker) logFeed(ctx context.Context) (int, error) {
+	if w.def.Events == nil {
+		return 0, nil
+	}
+	page, err := w.e.o.Store.Read(ctx, store.LogQuery{Workspace: w.ws, After: w.cur.Log, Limit: w.e.o.Page})
+	if err != nil || len(page) == 0 {
+		return 0, err
+	}
+	items, err := w.eventItems(ctx, page)
+	if err != nil {
+		return 0, err
+	}
+	out, err := w.deliver(ctx, items)
+	if err != nil {
+		return 0, err
+	}
+	return len(page), w.progress(ctx, out, &store.DeliveryProgress{Log: page[len(page)-1].Position, Outbox: w.cur.Outbox})
+}
+
+// eventItems turns log events the destination receives into items.
+func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, error) {
+	var items []item
+	owners := map[string]store.ProfileID{}
+	for i := range page {
+		ev := &page[i]
+		if ev.Type == store.TypeIdentity || !w.match.match(ev) {
+			continue
+		}
+		p, err := w.owner(ctx, ev, owners)
+		if err != nil {
+			return nil, err
+		}
+		it, err := w.item(ctx, destination.KindEvent, ev.Position, p, "", ev.Raw, ev.ReceivedAt)
+		if err != nil {
+			return nil, err
+		}
+		it.event = eventConsent(ev.Raw)
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// owner returns the profile holding an event's userId, else its
+// anonymousId (0 when none does yet).
+func (w *worker) owner(ctx context.Context, ev *store.Event, cache map[string]store.ProfileID) (store.ProfileID, error) {
+	for _, id := range []store.Identifier{{Type: identity.UserID, Value: ev.UserID}, {Type: identity.AnonymousID, Value: ev.AnonymousID}} {
+		if id.Value == "" {
+			continue
+		}
+		n, ok := w.rules.Normalize(id)
+		if !ok {
+			continue
+		}
+		if p, ok := cache[n.String()]; ok {
+			return p, nil
+		}
+		p, err := w.e.o.Store.Lookup(ctx, w.ws, n)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("look up %s: %w", n.Type, err)
+		}
+		cache[n.String()] = p
+		return p, nil
+	}
+	return 0, nil
+}
+
+// outboxFeed delivers the next page of outbox entries.
+func (w *worker) outboxFeed(ctx context.Context) (int, error) {
+	if len(w.def.Traits) == 0 && len(w.def.Audiences) == 0 {
+		return 0, nil
+	}
+	page, err := w.e.o.Store.ReadOutbox(ctx, w.ws, w.cur.Outbox, w.e.o.Page)
+	if err != nil || len(page) == 0 {
+		return 0, err
+	}
+	items, err := w.outboxItems(ctx, page, time.Time{}, time.Time{})
+	if err != nil {
+		return 0, err
+	}
+	out, err := w.deliver(ctx, items)
+	if err != nil {
+		return 0, err
+	}
+	return len(page), w.progress(ctx, out, &store.DeliveryProgress{Log: w.cur.Log, Outbox: page[len(page)-1].ID})
+}
+
+// outboxItems turns the outbox entries the destination receives (made in
+// [since, until) when those are set) into items.
+func (w *worker) outboxItems(ctx context.Context, page []store.OutboxEntry, since, until time.Time) ([]item, error) {
+	var items []item
+	for _, e := range page {
+		if (!since.IsZero() && e.At.Before(since)) || (!until.IsZero() && !e.At.Before(until)) {
+			continue
+		}
+		switch e.Kind {
+		case store.OutboxAudienceEntered, store.OutboxAudienceExited:
+			if !wants(w.def.Audiences, e.Key) {
+				continue
+			}
+		case store.OutboxTraitChanged:
+			if !wants(w.def.Traits, e.Key) {
+				continue
+			}
+		default:
+			continue
+		}
+		audience := ""
+		if e.Kind != store.OutboxTraitChanged {
+			audience = e.Key
+		}
+		it, err := w.item(ctx, e.Kind, e.Position, e.Profile, audience, e.Payload, e.At)
+		if err != nil {
+			return nil, err
+		}
+		it.d.Key = w.key(e.Position, e.Kind, fmt.Sprint(e.Profile), e.Key)
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// item makes a delivery: its key, the mapped payload and the synced
+// identifiers.
+func (w *worker) item(ctx context.Context, kind string, position int64, p store.ProfileID, audience string, payload []byte, at time.Time) (item, error) {
+	mapped, err := mapPayload(w.def.Mapping, payload)
+	if err != nil {
+		mapped = payload // not an object: sent as it is
+	}
+	d := destination.Delivery{
+		Key: w.key(position, kind), Kind: kind, Position: position, Profile: p,
+		Payload: mapped, Audience: audience, At: at,
+	}
+	if p != 0 && (w.def.IDSync != nil || w.def.Type == TypeAudienceExport) {
+		held, err := w.e.o.Store.Identifiers(ctx, w.ws, p)
+		if err != nil {
+			return item{}, fmt.Errorf("identifiers of profile %d: %w", p, err)
+		}
+		d.Identifiers = syncIDs(w.def.IDSync, held)
+	}
+	return item{d: d}, nil
+}
+
+// syncIDs picks the identifiers to send: those of the IDSync type (first,
+// last or all by when the profile got them), or every email and phone for
+// audience exports without IDSync.
+func syncIDs(s *IDSync, held []store.HeldIdentifier) []store.Identifier {
+	var ids []store.HeldIdentifier
+	for _, h := range held {
+		if (s != nil && h.Type == s.Type) || (s == nil && (h.Type == identity.Email || h.Type == identity.Phone)) {
+			ids = append(ids, h)
+		}
+	}
+	if s != nil && len(ids) > 1 && s.Mode != "all" {
+		pick := ids[0]
+		for _, h := range ids[1:] {
+			if (s.Mode == "first") == (h.Position < pick.Position) {
+				pick = h
+			}
+		}
+		ids = []store.HeldIdentifier{pick}
+	}
+	out := make([]store.Identifier, len(ids))
+	for i, h := range ids {
+		out[i] = h.Identifier
+	}
+	return out
+}
+
+// key derives a delivery's idempotency key.
+func (w *worker) key(position int64, kind string, more ...string) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%d\x00%s", w.ws, w.def.Name, position, kind)
+	for _, m := range more {
+		fmt.Fprintf(h, "\x00%s", m)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// replayDead sends dead letters an admin flagged for replay.
+func (w *worker) replayDead(ctx context.Context) (int, error) {
+	dead, err := w.e.o.Store.ReplayQueue(ctx, w.ws, w.def.Name, w.e.o.Page)
+	if err != nil || len(dead) == 0 {
+		return 0, err
+	}
+	items := make([]item, len(dead))
+	var done []int64
+	for i, d := range dead {
+		items[i] = item{deadID: d.ID, d: destination.Delivery{
+			Key: d.Key, Kind: d.Kind, Position: d.Position, Profile: d.Profile, Payload: d.Payload, At: d.FirstAt,
+		}}
+		done = append(done, d.ID)
+	}
+	out, err := w.deliver(ctx, items)
+	if err != nil {
+		return 0, err
+	}
+	// Every replayed letter is either delivered or a new dead letter now.
+	return len(dead), w.progress(ctx, out, &store.DeliveryProgress{Log: w.cur.Log, Outbox: w.cur.Outbox, Redelivered: done})
+}
+
+// rangeReplay sends a page of the oldest range replay.
+func (w *worker) rangeReplay(ctx context.Context) (int, error) {
+	o := &w.e.o
+	rs, err := o.Store.Replays(ctx, w.ws, w.def.Name)
+	if err != nil || len(rs) == 0 {
+		return 0, err
+	}
+	r := rs[0]
+	var items []item
+	n := 0
+	if w.def.Events != nil {
+		page, err := o.Store.Read(ctx, store.LogQuery{Workspace: w.ws, After: r.Cursor, Limit: o.Page, Since: r.Since, Until: r.Until})
+		if err != nil {
+			return 0, err
+		}
+		if items, err = w.eventItems(ctx, page); err != nil {
+			return 0, err
+		}
+		if len(page) > 0 {
+			r.Cursor, n = page[len(page)-1].Position, len(page)
+		}
+	}
+	if n == 0 && (len(w.def.Traits) > 0 || len(w.def.Audiences) > 0) {
+		page, err := o.Store.ReadOutbox(ctx, w.ws, r.OutboxCursor, o.Page)
+		if err != nil {
+			return 0, err
+		}
+		if items, err = w.outboxItems(ctx, page, r.Since, r.Until); err != nil {
+			return 0, err
+		}
+		if len(page) > 0 {
+			r.OutboxCursor, n = page[len(page)-1].ID, len(page)
+		}
+	}
+	r.Done = n == 0
+	out, err := w.deliver(ctx, items)
+	if err != nil {
+		return 0, err
+	}
+	return n, w.progress(ctx, out, &store.DeliveryProgress{Log: w.cur.Log, Outbox: w.cur.Outbox, Replay: &r})
+}
+
+// deliver sends items in batches of the sender's size.
+func (w *worker) deliver(ctx context.Context, items []item) (*outcome, error) {
+	out := &outcome{}
+	size := max(w.sender.MaxBatch(), 1)
+	for len(items) > 0 {
+		n := min(size, len(items))
+		if err := w.send(ctx, items[:n], out, 0); err != nil {
+			return nil, err
+		}
+		items = items[n:]
+	}
+	return out, nil
+}
+
+// send delivers one batch, retrying in place with exponential backoff and
+// jitter (or as long as the peer's Retry-After says) until it is
+// delivered, rejected, or its items' retry time runs out. The consent gate
+// runs before every attempt, so a withdrawal stops queued deliveries.
+func (w *worker) send(ctx context.Context, batch []item, out *outcome, attempt int) error {
+	o := &w.e.o
+	first := o.Now()
+	for {
+		batch = w.gate(ctx, batch, out)
+		if len(batch) == 0 {
+			return nil
+		}
+		ds := make([]destination.Delivery, len(batch))
+		for i := range batch {
+			ds[i] = batch[i].d
+		}
+		start := time.Now()
+		err := w.sender.Send(ctx, ds)
+		attempt++
+		if err == nil {
+			w.e.m.sendSeconds.WithLabelValues(w.ws, w.def.Name).Observe(time.Since(start).Seconds())
+			now := o.Now()
+			for _, it := range batch {
+				w.e.m.latency.WithLabelValues(w.ws, w.def.Name).Observe(now.Sub(it.d.At).Seconds())
+			}
+			w.e.m.count(w.ws, w.def.Name, "delivered", len(batch))
+			out.delivered = append(out.delivered, batch...)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		w.lastErr = err.Error()
+		var de *destination.Error
+		if !errors.As(err, &de) {
+			de = &destination.Error{Msg: err.Error()}
+		}
+		switch {
+		case de.Permanent:
+			reason := fmt.Sprintf("disabled after a permanent error: %v", de)
+			if err := o.Store.SetDeliveryStatus(ctx, w.ws, w.def.Name, store.DestinationDisabled, reason); err != nil {
+				return err
+			}
+			o.Logger.Warn("destination disabled", "workspace", w.ws, "destination", w.def.Name, "err", de.Error())
+			w.cur.Epoch = 0 // re-read the status
+			return &errStop{reason}
+		case de.Reject && len(batch) > 1:
+			half := len(batch) / 2
+			if err := w.send(ctx, batch[:half], out, attempt); err != nil {
+				return err
+			}
+			return w.send(ctx, batch[half:], out, attempt)
+		case de.Reject:
+			out.dead = append(out.dead, w.deadLetter(batch[0], de, attempt, first))
+			w.e.m.count(w.ws, w.def.Name, "dead", 1)
+			return nil
+		}
+		// Retry, unless the items' time is up.
+		now := o.Now()
+		keep := batch[:0:0]
+		for _, it := range batch {
+			if now.Sub(it.d.At) >= w.retry {
+				out.dead = append(out.dead, w.deadLetter(it, de, attempt, first))
+				w.e.m.count(w.ws, w.def.Name, "dead", 1)
+				continue
+			}
+			keep = append(keep, it)
+		}
+		if batch = keep; len(batch) == 0 {
+			return nil
+		}
+		w.e.m.count(w.ws, w.def.Name, "retried", len(batch))
+		if err := w.wait(ctx, backoff(attempt, de.RetryAfter)); err != nil {
+			return err
+		}
+	}
+}
+
+// wait sleeps d, renewing the lease meanwhile; it stops early when the
+// destination is paused or the lease is lost.
+func (w *worker) wait(ctx context.Context, d time.Duration) error {
+	o := &w.e.o
+	until := time.Now().Add(d)
+	for {
+		left := time.Until(until)
+		if left <= 0 {
+			return nil
+		}
+		sleep(ctx, min(left, o.LeaseTTL/3))
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err := w.acquire(ctx); err != nil {
+			return err
+		}
+		if w.cur.Status != store.DestinationActive {
+			return &errStop{"destination " + w.cur.Status}
+		}
+	}
+}
+
+// backoff is the wait before retry n: exponential from 1s to 5 min with
+// full jitter, or the peer's Retry-After (at most 1h) when that is longer.
+func backoff(n int, retryAfter time.Duration) time.Duration {
+	d := min(time.Second<<min(n-1, 9), 5*time.Minute)
+	d = d/2 + rand.N(d/2+1)
+	if retryAfter > d {
+		d = min(retryAfter, time.Hour)
+	}
+	return d
+}
+
+// gate drops the items whose consent does not allow this destination now:
+// the stricter of the event's own consent and the profile's current one.
+func (w *worker) gate(ctx context.Context, batch []item, out *outcome) []item {
+	if w.def.StrictlyNecessary {
+		return batch
+	}
+	o := &w.e.o
+	missing := o.AllowMissingConsent != nil && o.AllowMissingConsent(w.ws)
+	profiles := map[store.ProfileID]Consent{}
+	keep := batch[:0:0]
+	for _, it := range batch {
+		pc, ok := profiles[it.d.Profile]
+		if !ok && it.d.Profile != 0 {
+			pc = w.profileConsent(ctx, it.d.Profile)
+			profiles[it.d.Profile] = pc
+		}
+		if _, ok := allowed(w.def.Purposes, it.event, pc, missing); !ok {
+			out.filtered++
+			w.e.m.count(w.ws, w.def.Name, "filtered_consent", 1)
+			continue
+		}
+		keep = append(keep, it)
+	}
+	return keep
+}
+
+func (w *worker) profileConsent(ctx context.Context, p store.ProfileID) Consent {
+	vals, err := w.e.o.Store.ComputedValues(ctx, w.ws, p)
+	if err != nil {
+		// Unknown consent is no consent: the gate denies what it cannot
+		// check.
+		return Consent{}
+	}
+	for _, v := range vals {
+		if v.Name == ProfileConsentName {
+			return profileConsent(v.Value)
+		}
+	}
+	return nil
+}
+
+func (w *worker) deadLetter(it item, de *destination.Error, attempts int, first time.Time) store.DeadLetter {
+	return store.DeadLetter{
+		Workspace: w.ws, Destination: w.def.Name, Key: it.d.Key, Kind: it.d.Kind,
+		Position: it.d.Position, Profile: it.d.Profile, Payload: it.d.Payload,
+		Error: de.Error(), Attempts: attempts, FirstAt: first, LastAt: w.e.o.Now(),
+	}
+}
+
+// progress records a page's outcome and moves the cursors.
+func (w *worker) progress(ctx context.Context, out *outcome, p *store.DeliveryProgress) error {
+	o := &w.e.o
+	p.Workspace, p.Destination, p.Epoch = w.ws, w.def.Name, w.cur.Epoch
+	p.Dead = out.dead
+	now := o.Now()
+	day := now.UTC().Truncate(24 * time.Hour)
+	ledger := map[store.ProfileID]*store.LedgerEntry{}
+	for _, it := range out.delivered {
+		if it.d.Profile == 0 {
+			continue
+		}
+		e := ledger[it.d.Profile]
+		if e == nil {
+			e = &store.LedgerEntry{Workspace: w.ws, Destination: w.def.Name, Profile: it.d.Profile, Day: day, Last: now}
+			ledger[it.d.Profile] = e
+		}
+		e.Deliveries++
+		if !slices.Contains(e.Kinds, it.d.Kind) {
+			e.Kinds = append(e.Kinds, it.d.Kind)
+		}
+	}
+	for _, e := range ledger {
+		p.Ledger = append(p.Ledger, *e)
+	}
+	if err := o.Store.Progress(ctx, p); err != nil {
+		w.cur.Epoch = 0
+		return fmt.Errorf("record deliveries to %s: %w", w.def.Name, err)
+	}
+	w.cur.Log, w.cur.Outbox = max(w.cur.Log, p.Log), max(w.cur.Outbox, p.Outbox)
+	return nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
