@@ -3,6 +3,7 @@ package compute
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -24,6 +25,7 @@ type Defs struct {
 	accounts  bool                    // some trait or condition aggregates over an account's users
 	related   bool                    // some audience reads related profiles
 	now       bool                    // some audience reads now
+	synced    map[string]bool         // computed traits a destination subscribes to (their changes go to the outbox)
 	version   string                  // digest of every definition body
 	evalKeys  map[string]bool         // markers that the current definitions were evaluated on every profile
 }
@@ -46,11 +48,23 @@ func (e *DefinitionError) Unwrap() error { return e.Err }
 // *DefinitionError); names must be unique across traits and audiences,
 // since both become values on the profile.
 func Compile(defs []store.Definition) (*Defs, error) {
-	d := &Defs{byKey: map[string]*trait.Trait{}, traitKeys: map[string]bool{}, names: map[string]string{}, evalKeys: map[string]bool{}}
+	d := &Defs{byKey: map[string]*trait.Trait{}, traitKeys: map[string]bool{}, names: map[string]string{}, evalKeys: map[string]bool{}, synced: map[string]bool{}}
 	var errs []error
 	var auds []audience.Definition
 	computed := map[string]string{}
 	for _, def := range defs {
+		if def.Kind == store.DefinitionDestination {
+			// Destinations are the delivery engine's; the engine only needs
+			// to know which computed traits they receive changes of.
+			var sub struct {
+				Traits []string `json:"traits"`
+			}
+			_ = json.Unmarshal(def.Body, &sub) // validated when stored
+			for _, name := range sub.Traits {
+				d.synced[name] = true
+			}
+			continue
+		}
 		d.evalKeys["eval:"+def.Kind+":"+def.Name+"."+Digest([]store.Definition{def})] = true
 		if def.Name == ConsentValue {
 			errs = append(errs, &DefinitionError{def.Kind, def.Name,
@@ -125,6 +139,10 @@ func (d *Defs) observe(t *trait.Trait) {
 		d.observers = append(d.observers, t)
 	}
 }
+
+// syncs reports whether a destination receives changes of a computed
+// trait.
+func (d *Defs) syncs(name string) bool { return d.synced["*"] || d.synced[name] }
 
 // Version is a digest of the definitions: it changes when any does.
 func (d *Defs) Version() string { return d.version }

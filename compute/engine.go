@@ -596,6 +596,9 @@ func (e *Engine) setValue(p store.ProfileID, pr *profile, name string, v json.Ra
 		pr.values[name] = v
 	}
 	e.out.Values = append(e.out.Values, store.ComputedValue{Profile: p, Name: name, Value: v, At: now, Position: position})
+	if e.defs.names[name] == store.DefinitionTrait && e.defs.syncs(name) {
+		e.out.Outbox = append(e.out.Outbox, e.traitEntry(p, name, v, position, now))
+	}
 }
 
 func (e *Engine) enter(p store.ProfileID, pr *profile, name, reason string, position int64, at time.Time) {

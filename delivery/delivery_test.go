@@ -92,8 +92,10 @@ func newReceiver(t *testing.T) *receiver {
 		}
 		var batch struct {
 			Batch []struct {
-				MessageID string `json:"messageId"`
-				Event     string `json:"event"`
+				MessageID string                     `json:"messageId"`
+				Event     string                     `json:"event"`
+				Type      string                     `json:"type"`
+				Traits    map[string]json.RawMessage `json:"traits"`
 			} `json:"batch"`
 		}
 		if err := json.Unmarshal(body, &batch); err != nil {
@@ -103,6 +105,12 @@ func newReceiver(t *testing.T) *receiver {
 		defer r.mu.Unlock()
 		r.ids[req.Header.Get("webhook-id")]++
 		for _, ev := range batch.Batch {
+			if ev.Type == "identify" {
+				for k, v := range ev.Traits {
+					r.got = append(r.got, "identify "+k+"="+string(v))
+				}
+				continue
+			}
 			r.got = append(r.got, ev.MessageID+ev.Event)
 		}
 	}))
@@ -426,4 +434,35 @@ func sameSet(a, b []string) bool {
 	slices.Sort(a)
 	slices.Sort(b)
 	return slices.Equal(a, b)
+}
+
+// TestOutboxFeed: a destination subscribed to a computed trait and an
+// audience receives the trait's changes as identify calls and the
+// audience's entries as "Audience Entered", with consent checked against
+// the profile's.
+func TestOutboxFeed(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		for _, d := range []store.Definition{
+			{Kind: store.DefinitionTrait, Name: "orders", Body: json.RawMessage(`{"name":"orders","kind":"count","events":["Order Completed"]}`)},
+			{Kind: store.DefinitionAudience, Name: "buyers", Body: json.RawMessage(`{"name":"buyers","condition":"computed.orders >= 1"}`)},
+		} {
+			d.Workspace, d.Origin = "acme", "api"
+			if _, err := st.PutDefinition(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		def := strings.Replace(webhookDef, `"events":{"types":["track"]},"strictly_necessary":true`,
+			`"traits":["orders"],"audiences":["buyers"],"purposes":["advertising"]`, 1)
+		f := setup(t, st, def, false)
+		grant := `,"context":{"consent":{"categoryPreferences":{"Advertising":true}}}`
+		f.send(t, track("m1", "Order Completed", grant), `{"type":"track","userId":"u2","event":"Order Completed"}`)
+		f.fold(t)
+		waitFor(t, "the trait change and the entry", func() bool { return len(f.rcv.received()) == 2 })
+		got := f.rcv.received()
+		if got[0] != "identify orders=1" || !strings.HasSuffix(got[1], "Audience Entered") {
+			t.Errorf("received %q: want u1's trait change then its entry (u2 gave no consent)", got)
+		}
+	})
 }
