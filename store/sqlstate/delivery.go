@@ -1,6 +1,7 @@
 package sqlstate
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -186,6 +187,10 @@ func (s *State) ledger(ctx context.Context, tx *sql.Tx, p *store.DeliveryProgres
 		}
 		r.last = max(r.last, nanos(e.Last))
 	}
+	// In key order: the upserts walk the primary key's index forwards.
+	slices.SortFunc(order, func(a, b ledgerKey) int {
+		return cmp.Or(cmp.Compare(a.profile, b.profile), cmp.Compare(a.day, b.day))
+	})
 	args := make([]any, 0, 7*len(order))
 	for pass := 0; ; pass++ {
 		args = args[:0]
