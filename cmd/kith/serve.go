@@ -14,6 +14,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kithcdp/kith/delivery"
 	"github.com/kithcdp/kith/httpapi"
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/ingest"
@@ -39,8 +40,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	leaseTTL := fs.Duration("lease-ttl", envDuration("KITH_LEASE_TTL", 10*time.Second), "how long a node's hold on a workspace lasts unless renewed; another node takes over a dead node's workspaces after at most this long (env KITH_LEASE_TTL)")
 	sdkDir := fs.String("sdk-dir", env("KITH_SDK_DIR", ""), "directory holding @segment/analytics-next's browser files (the npm package's dist/umd), served at the paths of Segment's CDN so that a snippet can load the library from Kith (env KITH_SDK_DIR; default: none, those paths answer 404)")
 	fold := fs.Bool("fold", env("KITH_FOLD", "true") != "false", "fold the log into profiles on this node; false makes an ingest-only node, e.g. beside folding nodes on PostgreSQL (env KITH_FOLD=false)")
+	deliver := fs.Bool("deliver", env("KITH_DELIVER", "true") != "false", "send to the workspaces' destinations from this node (env KITH_DELIVER=false to turn off)")
+	egressAllow := fs.String("egress-allow", env("KITH_EGRESS_ALLOW", ""), "comma-separated CIDR prefixes that destinations may reach although private (env KITH_EGRESS_ALLOW; default: none — loopback, private, link-local and CGNAT addresses are refused)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	allow, err := parsePrefixes(*egressAllow)
+	if err != nil {
+		return fmt.Errorf("--egress-allow (env KITH_EGRESS_ALLOW): %v: %w", err, errUsage)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("kith serve takes no arguments, got %q: %w", fs.Args(), errUsage)
@@ -129,6 +136,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		proc.Run(foldCtx, workspaceSlugs(reg))
 	}()
 	defer func() { stopFolding(); <-folding }()
+
+	delivering := make(chan struct{})
+	go func() {
+		defer close(delivering)
+		if !*deliver {
+			logger.Info("not delivering to destinations on this node (--deliver=false)")
+			return
+		}
+		do := deliveryOptions(st, reg, po.Owner, allow)
+		do.Logger, do.Metrics, do.LeaseTTL = logger, promReg, *leaseTTL
+		delivery.New(do).Run(foldCtx, workspaceSlugs(reg))
+	}()
+	defer func() { stopFolding(); <-delivering }()
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
