@@ -461,6 +461,11 @@ func (d *dedupIndex) add(de dedupEntry) {
 			d.place(i)
 		}
 	}
+	if n := len(d.active); n == cap(d.active) && n >= 1<<16 && n < d.max {
+		// Once large, grow once to max rather than by steps (each step
+		// leaves the old array as garbage).
+		d.active = slices.Grow(d.active, d.max-n)
+	}
 	d.active = append(d.active, de)
 	d.place(len(d.active) - 1)
 }
