@@ -21,8 +21,8 @@ import (
 	"cmp"
 	"container/heap"
 	"encoding/json"
-	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -65,6 +65,7 @@ type Engine struct {
 	written    map[store.ProfileID]map[string]bool // states changed since the last Evaluate
 	removed    []memberRef                         // memberships of deleted audiences, to end
 	errors     int64                               // audience evaluations that failed
+	scratch    audience.Profile                    // what audiences see of the profile being evaluated, reused
 }
 
 // profile is what the engine holds about one profile.
@@ -77,10 +78,10 @@ type profile struct {
 	due     time.Time                  // when its windows next move (zero: never)
 }
 
-// held is a profile trait's current value with what decides which value
-// wins (as in store.TraitValue).
+// held is a profile trait's current value, decoded as audiences see it,
+// with what decides which value wins (as in store.TraitValue).
 type held struct {
-	value    json.RawMessage
+	value    any
 	priority int
 	ts       time.Time
 	position int64
@@ -211,11 +212,12 @@ func (e *Engine) Trait(tv store.TraitValue, account bool) {
 	if e.defs.Empty() || !e.defs.traitKeys[tv.Key] {
 		return
 	}
-	h := held{value: tv.Value, priority: tv.Priority, ts: tv.Timestamp, position: tv.Position}
+	h := held{priority: tv.Priority, ts: tv.Timestamp, position: tv.Position}
 	pr := e.get(tv.Profile, account)
 	if cur, ok := pr.traits[tv.Key]; ok && !h.beats(cur) {
 		return
 	}
+	h.value = decode(tv.Value)
 	if pr.traits == nil {
 		pr.traits = map[string]held{}
 	}
@@ -356,9 +358,12 @@ func (e *Engine) Evaluate(now time.Time, cursor int64) store.ComputeChanges {
 	// Users first, then accounts: an account's values combine its users',
 	// and its audiences may read their memberships. A user audience that
 	// reads an account's is re-evaluated in the next call.
+	// The maps are replaced, not cleared: a cleared map keeps its size, and
+	// after a full evaluation every later call would clone and walk a
+	// million empty slots.
 	var users, accounts []store.ProfileID
-	marks := maps.Clone(e.dirty)
-	clear(e.dirty)
+	marks := e.dirty
+	e.dirty = map[store.ProfileID]mark{}
 	for p := range marks {
 		if e.isAccount(p) {
 			accounts = append(accounts, p)
@@ -390,7 +395,9 @@ func (e *Engine) Evaluate(now time.Time, cursor int64) store.ComputeChanges {
 			}
 		}
 	}
-	for p, keys := range e.written {
+	written := e.written
+	e.written = map[store.ProfileID]map[string]bool{}
+	for p, keys := range written {
 		pr := e.prof[p]
 		for key := range keys {
 			var data []byte
@@ -400,7 +407,6 @@ func (e *Engine) Evaluate(now time.Time, cursor int64) store.ComputeChanges {
 			e.out.States = append(e.out.States, store.ComputeState{Profile: p, Key: key, Data: data})
 		}
 	}
-	clear(e.written)
 	slices.SortFunc(e.out.States, func(a, b store.ComputeState) int {
 		return cmp.Or(cmp.Compare(a.Profile, b.Profile), cmp.Compare(a.Key, b.Key))
 	})
@@ -455,7 +461,8 @@ func (e *Engine) evaluate(p store.ProfileID, now time.Time, m mark, cursor int64
 		}
 	}
 
-	computed := map[string]any{}
+	ap := &e.scratch
+	resetComputed(ap)
 	for _, t := range e.defs.traits {
 		def := t.Definition()
 		if entityOf(def.Entity) != kind {
@@ -468,14 +475,14 @@ func (e *Engine) evaluate(p store.ProfileID, now time.Time, m mark, cursor int64
 		}
 		e.setValue(p, pr, def.Name, v, now, position)
 		if v != nil {
-			computed[def.Name] = decode(v)
+			ap.Computed[def.Name] = decode(v)
 		}
 	}
 	if len(e.defs.set.Audiences()) == 0 {
 		e.store(p, pr)
 		return len(e.out.Values)+len(e.out.Audiences) > before
 	}
-	ap := e.view(p, pr, computed, now, e.defs.related)
+	e.view(ap, p, pr, now, e.defs.related)
 	for _, a := range e.defs.set.Audiences() {
 		def := a.Definition()
 		if entityOf(def.Entity) != kind {
@@ -525,17 +532,29 @@ func (e *Engine) state(p store.ProfileID, pr *profile, t *trait.Trait) *trait.St
 	return sum
 }
 
-// view builds what audiences see of p.
-func (e *Engine) view(p store.ProfileID, pr *profile, computed map[string]any, now time.Time, related bool) *audience.Profile {
-	ap := &audience.Profile{
-		Traits:     make(map[string]any, len(pr.traits)),
-		Computed:   computed,
-		Audiences:  make(map[string]bool, len(pr.members)),
-		Conditions: map[string]any{},
-		Now:        now,
+// resetComputed empties ap.Computed for the next profile.
+func resetComputed(ap *audience.Profile) {
+	if ap.Computed == nil {
+		ap.Computed = map[string]any{}
 	}
+	clear(ap.Computed)
+}
+
+// view fills ap with what audiences see of p, but for the computed values
+// (the caller's): ap's maps are reused from profile to profile, since an
+// evaluation keeps nothing of them.
+func (e *Engine) view(ap *audience.Profile, p store.ProfileID, pr *profile, now time.Time, related bool) {
+	if ap.Traits == nil {
+		ap.Traits, ap.Audiences, ap.Conditions = map[string]any{}, map[string]bool{}, map[string]any{}
+	}
+	clear(ap.Traits)
+	clear(ap.Audiences)
+	clear(ap.Conditions)
+	clear(ap.Related)
+	ap.Related = ap.Related[:0]
+	ap.Now = now
 	for k, h := range pr.traits {
-		ap.Traits[k] = decode(h.value)
+		ap.Traits[k] = h.value
 	}
 	for name, in := range pr.members {
 		ap.Audiences[name] = in
@@ -556,7 +575,6 @@ func (e *Engine) view(p store.ProfileID, pr *profile, computed map[string]any, n
 			ap.Related = append(ap.Related, e.relatedView(q))
 		}
 	}
-	return ap
 }
 
 // relatedView is what an audience sees of a user's account or an
@@ -568,7 +586,7 @@ func (e *Engine) relatedView(q store.ProfileID) *audience.Profile {
 		return v
 	}
 	for k, h := range qp.traits {
-		v.Traits[k] = decode(h.value)
+		v.Traits[k] = h.value
 	}
 	for name, raw := range qp.values {
 		if e.defs.names[name] == store.DefinitionTrait {
@@ -653,12 +671,95 @@ func (e *Engine) RLock() { e.mu.RLock() }
 // RUnlock ends RLock.
 func (e *Engine) RUnlock() { e.mu.RUnlock() }
 
+// decode returns a JSON value as encoding/json decodes it into an any (nil
+// if it is not JSON). Numbers, booleans, null and strings of printable
+// ASCII without escapes, which are what counters and most traits hold,
+// are decoded without encoding/json, to the same values.
 func decode(raw json.RawMessage) any {
+	if v, ok := decodeScalar(raw); ok {
+		return v
+	}
 	var v any
 	if json.Unmarshal(raw, &v) != nil {
 		return nil
 	}
 	return v
+}
+
+func decodeScalar(raw []byte) (any, bool) {
+	if len(raw) == 0 {
+		return nil, false
+	}
+	switch c := raw[0]; {
+	case c == '"':
+		if len(raw) < 2 || raw[len(raw)-1] != '"' {
+			return nil, false
+		}
+		s := raw[1 : len(raw)-1]
+		for _, b := range s {
+			if b < 0x20 || b >= 0x80 || b == '"' || b == '\\' {
+				return nil, false
+			}
+		}
+		return string(s), true
+	case c == '-' || '0' <= c && c <= '9':
+		if !jsonNumber(raw) {
+			return nil, false
+		}
+		f, err := strconv.ParseFloat(string(raw), 64)
+		if err != nil {
+			return nil, false
+		}
+		return f, true
+	}
+	switch string(raw) {
+	case "true":
+		return true, true
+	case "false":
+		return false, true
+	case "null":
+		return nil, true
+	}
+	return nil, false
+}
+
+// jsonNumber reports whether b is a JSON number:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func jsonNumber(b []byte) bool {
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(b)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

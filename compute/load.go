@@ -95,7 +95,7 @@ func Load(ctx context.Context, st store.ComputeStore, workspace string, defs *De
 			if pr.traits == nil {
 				pr.traits = map[string]held{}
 			}
-			pr.traits[t.Key] = held{value: t.Value, priority: prio, ts: t.Timestamp, position: t.Position}
+			pr.traits[t.Key] = held{value: decode(t.Value), priority: prio, ts: t.Timestamp, position: t.Position}
 			return nil
 		})
 		if err != nil {

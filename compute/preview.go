@@ -119,6 +119,7 @@ func (e *Engine) Preview(c *Candidate, data *PreviewData, each func(func(p store
 	related := c.aud.Reads().Related
 	var res PreviewResult
 	var blank *bool
+	var view audience.Profile
 	each(func(p store.ProfileID, isAccount bool) bool {
 		if isAccount != account {
 			return true
@@ -132,7 +133,7 @@ func (e *Engine) Preview(c *Candidate, data *PreviewData, each func(func(p store
 		case plain && blank != nil:
 			in = *blank
 		default:
-			in = e.previewOne(c, data, p, pr, now)
+			in = e.previewOne(&view, c, data, p, pr, now)
 			if plain {
 				blank = &in
 			}
@@ -148,17 +149,17 @@ func (e *Engine) Preview(c *Candidate, data *PreviewData, each func(func(p store
 	return res
 }
 
-func (e *Engine) previewOne(c *Candidate, data *PreviewData, p store.ProfileID, pr *profile, now time.Time) bool {
+func (e *Engine) previewOne(v *audience.Profile, c *Candidate, data *PreviewData, p store.ProfileID, pr *profile, now time.Time) bool {
 	if pr == nil {
 		pr = &profile{}
 	}
-	computed := map[string]any{}
+	resetComputed(v)
 	for name, raw := range pr.values {
 		if e.defs.names[name] == store.DefinitionTrait {
-			computed[name] = decode(raw)
+			v.Computed[name] = decode(raw)
 		}
 	}
-	v := e.view(p, pr, computed, now, c.aud.Reads().Related)
+	e.view(v, p, pr, now, c.aud.Reads().Related)
 	for k, val := range data.traits[p] {
 		v.Traits[k] = val
 	}
