@@ -53,6 +53,9 @@ func Compile(defs []store.Definition) (*Defs, error) {
 	var auds []audience.Definition
 	computed := map[string]string{}
 	for _, def := range defs {
+		if def.Kind == store.DefinitionIdentity {
+			continue // the processor's
+		}
 		if def.Kind == store.DefinitionDestination {
 			// Destinations are the delivery engine's; the engine only needs
 			// to know which computed traits they receive changes of.

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -30,6 +31,8 @@ func (s *Server) identityRoutes() {
 	s.handle("POST /v1/workspaces/{workspace}/identity/{action}", "identity_command", s.scoped("admin", s.handleIdentityCommand))
 	s.handle("GET /v1/workspaces/{workspace}/identity/decisions", "identity_decisions", s.scoped("debug", s.handleDecisions))
 	s.handle("GET /v1/workspaces/{workspace}/identity/rules", "identity_rules", s.scoped("debug", s.handleRules))
+	s.handle("PUT /v1/workspaces/{workspace}/identity/rules", "identity_rules", s.scoped("admin", s.handlePutRules))
+	s.handle("DELETE /v1/workspaces/{workspace}/identity/rules", "identity_rules", s.scoped("admin", s.handleDeleteRules))
 }
 
 func (s *Server) handleIdentityCommand(w http.ResponseWriter, r *http.Request) {
@@ -122,25 +125,143 @@ func (s *Server) appendCommand(w http.ResponseWriter, r *http.Request, ws string
 	writeJSON(w, http.StatusOK, map[string]any{"action": action, "identifier": id.String(), "position": res[0].Position})
 }
 
-// handleRules answers the workspace's identity rules in effect (set in the
-// config file; windows in seconds).
-func (s *Server) handleRules(w http.ResponseWriter, r *http.Request) {
-	ws, _ := s.reg.Workspace(r.PathValue("workspace"))
-	type limit struct {
-		Max           int     `json:"max"`
-		WindowSeconds float64 `json:"window_seconds,omitempty"`
-	}
-	view := func(l identity.Limit) limit { return limit{Max: l.Max, WindowSeconds: l.Window.Seconds()} }
-	limits := map[string]limit{}
-	for t, l := range ws.Rules.Limits {
+// rulesView is identity rules as the API reads and writes them (windows
+// in seconds).
+type rulesView struct {
+	Priority         []string             `json:"priority"`
+	Limits           map[string]limitView `json:"limits"`
+	DefaultLimit     limitView            `json:"default_limit"`
+	Blocked          []string             `json:"blocked"`
+	BlockedPatterns  []string             `json:"blocked_patterns"`
+	TraitIdentifiers map[string]string    `json:"trait_identifiers"`
+	DefaultRegion    string               `json:"default_region"`
+	MaxIdentifiers   int                  `json:"max_identifiers"`
+	MaxMerges        int                  `json:"max_merges"`
+}
+
+type limitView struct {
+	Max           int     `json:"max"`
+	WindowSeconds float64 `json:"window_seconds,omitempty"`
+}
+
+func viewRules(rl identity.Rules) rulesView {
+	view := func(l identity.Limit) limitView { return limitView{Max: l.Max, WindowSeconds: l.Window.Seconds()} }
+	limits := map[string]limitView{}
+	for t, l := range rl.Limits {
 		limits[t] = view(l)
 	}
-	rl := ws.Rules
-	writeJSON(w, http.StatusOK, map[string]any{
-		"priority": rl.Priority, "limits": limits, "default_limit": view(rl.DefaultLimit),
-		"blocked": rl.Blocked, "blocked_patterns": rl.BlockedPatterns, "trait_identifiers": rl.TraitIdentifiers,
-		"default_region": rl.DefaultRegion, "max_identifiers": rl.MaxIdentifiers, "max_merges": rl.MaxMerges,
-	})
+	return rulesView{
+		Priority: rl.Priority, Limits: limits, DefaultLimit: view(rl.DefaultLimit),
+		Blocked: rl.Blocked, BlockedPatterns: rl.BlockedPatterns, TraitIdentifiers: rl.TraitIdentifiers,
+		DefaultRegion: rl.DefaultRegion, MaxIdentifiers: rl.MaxIdentifiers, MaxMerges: rl.MaxMerges,
+	}
+}
+
+func (v rulesView) rules() identity.Rules {
+	limit := func(l limitView) identity.Limit {
+		return identity.Limit{Max: l.Max, Window: time.Duration(l.WindowSeconds * float64(time.Second))}
+	}
+	limits := map[string]identity.Limit{}
+	for t, l := range v.Limits {
+		limits[t] = limit(l)
+	}
+	return identity.Rules{
+		Priority: v.Priority, Limits: limits, DefaultLimit: limit(v.DefaultLimit),
+		Blocked: v.Blocked, BlockedPatterns: v.BlockedPatterns, TraitIdentifiers: v.TraitIdentifiers,
+		DefaultRegion: v.DefaultRegion, MaxIdentifiers: v.MaxIdentifiers, MaxMerges: v.MaxMerges,
+	}
+}
+
+// apiRules returns the identity rules set through the API, if any.
+func (s *Server) apiRules(r *http.Request, ws string) (identity.Rules, bool, error) {
+	defs, err := s.st.Definitions(r.Context(), ws)
+	if err != nil {
+		return identity.Rules{}, false, err
+	}
+	for _, d := range defs {
+		if d.Kind == store.DefinitionIdentity && d.Name == process.IdentityRulesName {
+			var rl identity.Rules
+			return rl, json.Unmarshal(d.Body, &rl) == nil, nil
+		}
+	}
+	return identity.Rules{}, false, nil
+}
+
+// handleRules answers the workspace's identity rules in effect: those set
+// through the API (origin "api"), else the config file's or the defaults
+// (origin "config"); windows in seconds.
+func (s *Server) handleRules(w http.ResponseWriter, r *http.Request) {
+	wsName := r.PathValue("workspace")
+	rl, ok, err := s.apiRules(r, wsName)
+	if err != nil {
+		s.storeError(w, "read identity rules", err)
+		return
+	}
+	origin := "api"
+	if !ok {
+		ws, _ := s.reg.Workspace(wsName)
+		rl, origin = ws.Rules, "config"
+	}
+	writeJSON(w, http.StatusOK, struct {
+		rulesView
+		Origin string `json:"origin"`
+	}{viewRules(rl), origin})
+}
+
+// handlePutRules sets the workspace's identity rules (they take precedence
+// over the config file's). The processor picks them up within seconds and
+// applies them to the events it folds from then on; a replay (kith replay)
+// applies them to the whole history.
+func (s *Server) handlePutRules(w http.ResponseWriter, r *http.Request) {
+	body, apiErr := s.readBody(r)
+	if apiErr != nil {
+		writeError(w, apiErr.Status, apiErr.Code, apiErr.Message)
+		return
+	}
+	var v rulesView
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		msg := "the body must be one JSON object of identity rules, as GET answers them"
+		if err != nil {
+			msg += ": " + err.Error()
+		}
+		writeError(w, http.StatusBadRequest, "invalid_json", msg)
+		return
+	}
+	rl := v.rules()
+	if _, err := rl.Compile(); err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_rules", err.Error())
+		return
+	}
+	stored, _ := json.Marshal(rl) // plain values: cannot fail
+	if _, err := s.st.PutDefinition(r.Context(), store.Definition{
+		Workspace: r.PathValue("workspace"), Kind: store.DefinitionIdentity, Name: process.IdentityRulesName,
+		Body: stored, Origin: "api",
+	}); err != nil {
+		s.storeError(w, "store identity rules", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, struct {
+		rulesView
+		Origin  string `json:"origin"`
+		Applies string `json:"applies"`
+	}{viewRules(rl), "api", "to the events folded from now on; kith replay --workspace " + r.PathValue("workspace") + " applies them to the whole history"})
+}
+
+// handleDeleteRules removes the rules set through the API: the config
+// file's (or the defaults) apply again.
+func (s *Server) handleDeleteRules(w http.ResponseWriter, r *http.Request) {
+	err := s.st.DeleteDefinition(r.Context(), r.PathValue("workspace"), store.DefinitionIdentity, process.IdentityRulesName)
+	if errors.Is(err, store.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "no identity rules were set through the API")
+		return
+	}
+	if err != nil {
+		s.storeError(w, "delete identity rules", err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 type decisionView struct {

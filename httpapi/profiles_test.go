@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/process"
+	"github.com/kithcdp/kith/store"
 	"github.com/segmentio/analytics-go/v3"
 )
 
@@ -432,6 +434,58 @@ func TestIdentityRulesAPI(t *testing.T) {
 	}
 	if code, m := b.get(t, "/v1/workspaces/acme/identity/rules", readToken); code != 403 {
 		t.Fatalf("rules with a profiles:read token: %d %v", code, m)
+	}
+	if m["origin"] != "config" {
+		t.Errorf("origin %v, want config", m["origin"])
+	}
+	put := func(method, body, token string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, b.srv.URL+"/v1/workspaces/acme/identity/rules", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		code, m, _ := do(t, req)
+		return code, m
+	}
+	// Bad input: nothing stored.
+	for body, want := range map[string]string{
+		`{"priority":["user_id"],"surprise":1}`: "invalid_json",
+		`[1,2]`:                                 "invalid_json",
+		`{"default_limit":{"max":5},"blocked_patterns":["(unclosed"]}`: "invalid_rules",
+		`{"default_limit":{"max":0}}`:                                  "invalid_rules",
+	} {
+		if code, m := put("PUT", body, adminToken); code != 400 || errCode(m) != want {
+			t.Errorf("PUT %s: %d %v, want 400 %s", body, code, m, want)
+		}
+	}
+	if code, _ := put("PUT", `{"default_limit":{"max":5}}`, debugToken); code != 403 {
+		t.Errorf("PUT with a debug token: %d, want 403", code)
+	}
+	if _, m := b.get(t, "/v1/workspaces/acme/identity/rules", debugToken); m["origin"] != "config" {
+		t.Fatalf("after refused PUTs: %v", m)
+	}
+	// Rules set through the API block a value from the next event on.
+	rules := `{"priority":["user_id","email"],"limits":{"user_id":{"max":1}},"default_limit":{"max":5},
+		"blocked":["test-user"],"max_identifiers":1000,"max_merges":100}`
+	code, m = put("PUT", rules, adminToken)
+	if code != 200 || m["origin"] != "api" || !strings.Contains(fmt.Sprint(m["applies"]), "kith replay") {
+		t.Fatalf("PUT: %d %v", code, m)
+	}
+	if _, m := b.get(t, "/v1/workspaces/acme/identity/rules", debugToken); m["origin"] != "api" || fmt.Sprint(m["blocked"]) != "[test-user]" {
+		t.Fatalf("GET after PUT: %v", m)
+	}
+	if code, m, _ := b.post(t, "/v1/identify", webKey, `{"userId":"test-user","traits":{"email":"t@example.com"}}`); code != 200 {
+		t.Fatalf("identify: %d %v", code, m)
+	}
+	b.fold(t, "acme")
+	if _, err := b.st.Lookup(context.Background(), "acme", store.Identifier{Type: "user_id", Value: "test-user"}); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("user_id:test-user is held (%v): the API's blocked value was not applied", err)
+	}
+	if code, _ := put("DELETE", "", adminToken); code != 204 {
+		t.Fatalf("DELETE: %d", code)
+	}
+	if code, m := put("DELETE", "", adminToken); code != 404 {
+		t.Errorf("DELETE again: %d %v", code, m)
+	}
+	if _, m := b.get(t, "/v1/workspaces/acme/identity/rules", debugToken); m["origin"] != "config" {
+		t.Errorf("after DELETE: %v", m)
 	}
 }
 

@@ -2,6 +2,7 @@ package process
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -24,7 +25,7 @@ func (f *folder) loadEngine(ctx context.Context) error {
 		return fmt.Errorf("definitions of %s: %w", f.ws, err)
 	}
 	f.defsDigest = compute.Digest(stored)
-	f.defsCheckAt = o.Now().Add(o.DefinitionsPoll)
+	f.defsCheckAt = time.Now().Add(o.DefinitionsPoll) // real time: polling is not folding
 	defs, err := compute.Compile(stored)
 	if err != nil {
 		// The admin API and the config loader compile definitions before
@@ -138,18 +139,21 @@ func owner(g *identity.Graph, rules *identity.Compiled, ev *store.Event) store.P
 // with time and reloads the engine when the definitions changed.
 func (f *folder) tick(ctx context.Context) error {
 	o := &f.p.o
-	now := o.Now()
-	if !now.Before(f.defsCheckAt) {
-		f.defsCheckAt = now.Add(o.DefinitionsPoll)
+	if !time.Now().Before(f.defsCheckAt) {
+		f.defsCheckAt = time.Now().Add(o.DefinitionsPoll)
 		stored, err := o.Store.Definitions(ctx, f.ws)
 		if err != nil {
 			return fmt.Errorf("definitions of %s: %w", f.ws, err)
 		}
 		if compute.Digest(stored) != f.defsDigest {
+			if rulesBody(stored) != f.rulesBody {
+				return errReload
+			}
 			o.Logger.Info("definitions changed; reloading computed traits and audiences", "workspace", f.ws)
 			return f.loadEngine(ctx)
 		}
 	}
+	now := o.Now()
 	if !f.eng.Pending(now) {
 		return nil
 	}
@@ -184,6 +188,50 @@ func (f *folder) setEngine(eng *compute.Engine) {
 		f.p.leading[f.ws] = &leader{g: f.g, rules: f.rules, eng: eng}
 		f.p.mu.Unlock()
 	}
+}
+
+// errReload ends a folder's lead so that it starts again at once: the
+// identity rules changed and the graph must be loaded under them.
+var errReload = errors.New("identity rules changed")
+
+// rulesBody returns the body of the identity rules set through the admin
+// API ("" if none).
+func rulesBody(defs []store.Definition) string {
+	for _, d := range defs {
+		if d.Kind == store.DefinitionIdentity && d.Name == IdentityRulesName {
+			return string(d.Body)
+		}
+	}
+	return ""
+}
+
+// IdentityRulesName is the name of the identity rules definition.
+const IdentityRulesName = "rules"
+
+// apiRules returns the identity rules set through the admin API, compiled,
+// and their body (nil and "" if none). Rules that no longer compile are
+// logged and ignored: the config file's apply.
+func (p *Processor) apiRules(ctx context.Context, ws string) (*identity.Compiled, string, error) {
+	defs, err := p.o.Store.Definitions(ctx, ws)
+	if err != nil {
+		return nil, "", fmt.Errorf("definitions of %s: %w", ws, err)
+	}
+	body := rulesBody(defs)
+	if body == "" {
+		return nil, "", nil
+	}
+	var r identity.Rules
+	c, err := func() (*identity.Compiled, error) {
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			return nil, err
+		}
+		return r.Compile()
+	}()
+	if err != nil {
+		p.o.Logger.Error("identity rules set through the API do not compile; using the config file's", "workspace", ws, "err", err)
+		return nil, body, nil
+	}
+	return c, body, nil
 }
 
 // ErrNotLeading is returned by Preview when this node does not fold the

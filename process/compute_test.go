@@ -407,3 +407,35 @@ func TestProfileConsent(t *testing.T) {
 		}
 	})
 }
+
+// TestRulesReload: identity rules set through the API (a definition) are
+// picked up by a running processor, which reloads its graph under them.
+func TestRulesReload(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ws := "acme"
+		c := newClock(time.Now())
+		rules, _ := identity.DefaultRules().Compile()
+		p := process.New(process.Options{
+			Store: st, Batch: 100, Owner: "reload-test", LeaseTTL: time.Second, DefinitionsPoll: 20 * time.Millisecond,
+			Rules: func(string) (*identity.Compiled, error) { return rules, nil }, Now: c.now,
+		})
+		done := make(chan struct{})
+		go func() { p.Run(ctx, []string{ws}); close(done) }()
+		defer func() { cancel(); <-done }()
+		appendEvents(t, st, ws, c.now(), `{"type":"identify","userId":"x1"}`)
+		waitOwner(t, st, ws, "x1")
+		r := identity.DefaultRules()
+		r.Blocked = append(r.Blocked, "x2")
+		body, _ := json.Marshal(r)
+		putDefinition(t, st, ws, store.DefinitionIdentity, process.IdentityRulesName, string(body))
+		time.Sleep(300 * time.Millisecond) // several polls: the reload happens
+		appendEvents(t, st, ws, c.now(), `{"type":"identify","userId":"x2"}`, `{"type":"identify","userId":"x3"}`)
+		waitOwner(t, st, ws, "x3")
+		if _, err := st.Lookup(ctx, ws, store.Identifier{Type: "user_id", Value: "x2"}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("user_id:x2 is held (%v): the rules set through the API were not applied", err)
+		}
+	})
+}

@@ -135,6 +135,9 @@ func (p *Processor) runWorkspace(ctx context.Context, ws string) {
 		err := p.lead(ctx, ws)
 		p.m.leader.WithLabelValues(ws).Set(0)
 		switch {
+		case errors.Is(err, errReload):
+			p.o.Logger.Info("identity rules changed; reloading the identity graph", "workspace", ws)
+			continue
 		case err == nil || ctx.Err() != nil:
 		case errors.Is(err, store.ErrLeaseHeld):
 			// Another node folds this workspace; try again when its lease
@@ -225,6 +228,8 @@ type folder struct {
 	rules    *identity.Compiled
 	inflight chan error
 
+	rulesBody string // the identity rules set through the admin API that g uses ("" if none)
+
 	eng         *compute.Engine // set by setEngine
 	lead        bool            // Run folds it: readers may reach the engine (Processor.leading)
 	defsDigest  string          // of the definitions eng was loaded with
@@ -236,6 +241,13 @@ func (p *Processor) open(ctx context.Context, ws string) (*folder, error) {
 	rules, err := p.o.Rules(ws)
 	if err != nil {
 		return nil, fmt.Errorf("identity rules of %s: %w", ws, err)
+	}
+	apiRules, rulesBody, err := p.apiRules(ctx, ws)
+	if err != nil {
+		return nil, err
+	}
+	if apiRules != nil {
+		rules = apiRules
 	}
 	l, err := p.o.Store.AcquireLease(ctx, ws, p.o.Owner, p.o.LeaseTTL)
 	if err != nil {
@@ -260,7 +272,7 @@ func (p *Processor) open(ctx context.Context, ws string) (*folder, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("load identity graph of %s: %w", ws, err)
 	}
-	f := &folder{p: p, ws: ws, lease: l, pos: l.Position, g: g, rules: rules}
+	f := &folder{p: p, ws: ws, lease: l, pos: l.Position, g: g, rules: rules, rulesBody: rulesBody}
 	if err := f.loadEngine(ctx); err != nil {
 		return nil, err
 	}

@@ -181,6 +181,10 @@ type AudienceChangeEntry struct {
 const (
 	DefinitionTrait    = "trait"
 	DefinitionAudience = "audience"
+	// DefinitionIdentity holds a workspace's identity rules set through
+	// the admin API (name "rules", body identity.Rules as JSON); they take
+	// precedence over the config file's.
+	DefinitionIdentity = "identity"
 )
 
 // Definition is a workspace's definition of a computed trait or of an

@@ -437,8 +437,11 @@ func (s *State) ReadOutbox(ctx context.Context, workspace string, after int64, l
 // stored and compared: a body that differs only in insignificant
 // whitespace is the same body.
 func DefinitionBody(d store.Definition) (string, error) {
-	if d.Kind != store.DefinitionTrait && d.Kind != store.DefinitionAudience && d.Kind != store.DefinitionDestination {
-		return "", fmt.Errorf("definition kind %q: want %q, %q or %q", d.Kind, store.DefinitionTrait, store.DefinitionAudience, store.DefinitionDestination)
+	switch d.Kind {
+	case store.DefinitionTrait, store.DefinitionAudience, store.DefinitionDestination, store.DefinitionIdentity:
+	default:
+		return "", fmt.Errorf("definition kind %q: want %q, %q, %q or %q", d.Kind,
+			store.DefinitionTrait, store.DefinitionAudience, store.DefinitionDestination, store.DefinitionIdentity)
 	}
 	if d.Workspace == "" || d.Name == "" {
 		return "", fmt.Errorf("definition %s %q of workspace %q: workspace and name must not be empty", d.Kind, d.Name, d.Workspace)
