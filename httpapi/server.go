@@ -185,7 +185,9 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // answers are JSON for programs, not HTML: keep > and & as they are
+	_ = enc.Encode(v)
 }
 
 type statusWriter struct {
