@@ -145,6 +145,12 @@ func (p *parser) definitions(n *yaml.Node, path, kind string) []*definitionItem 
 
 // jsonValue converts a YAML node into the value it stands for in JSON.
 func (p *parser) jsonValue(n *yaml.Node, path string) (any, bool) {
+	return p.jsonValueOpt(n, path, false)
+}
+
+// jsonValueOpt is jsonValue that, with env, expands ${NAME} in text values
+// (as scalar does).
+func (p *parser) jsonValueOpt(n *yaml.Node, path string, env bool) (any, bool) {
 	switch n.Kind {
 	case yaml.MappingNode:
 		m := map[string]any{}
@@ -155,7 +161,7 @@ func (p *parser) jsonValue(n *yaml.Node, path string) (any, bool) {
 				ok = false
 				continue
 			}
-			val, good := p.jsonValue(v, join(path, k.Value))
+			val, good := p.jsonValueOpt(v, join(path, k.Value), env)
 			m[k.Value], ok = val, ok && good
 		}
 		return m, ok
@@ -163,7 +169,7 @@ func (p *parser) jsonValue(n *yaml.Node, path string) (any, bool) {
 		l := make([]any, 0, len(n.Content))
 		ok := true
 		for i, c := range n.Content {
-			val, good := p.jsonValue(c, fmt.Sprintf("%s[%d]", path, i))
+			val, good := p.jsonValueOpt(c, fmt.Sprintf("%s[%d]", path, i), env)
 			l, ok = append(l, val), ok && good
 		}
 		return l, ok
@@ -176,6 +182,14 @@ func (p *parser) jsonValue(n *yaml.Node, path string) (any, bool) {
 		if s, isStr := v.(string); isStr && n.Tag != "" && n.ShortTag() != "!!str" {
 			p.errorf(n, path, "%q of type %s cannot be a JSON value", s, n.ShortTag())
 			return nil, false
+		}
+		if s, isStr := v.(string); isStr && env {
+			x, err := expand(s, p.lookup)
+			if err != nil {
+				p.errorf(n, path, "%v", err)
+				return nil, false
+			}
+			v = x
 		}
 		return v, true
 	}

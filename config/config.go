@@ -1,6 +1,7 @@
 // Package config reads Kith's YAML config file, which declares the
 // workspaces, their sources (write keys), access tokens, identity rules,
-// computed traits and audiences, and the proxies whose X-Forwarded-For
+// computed traits and audiences, destinations and consent settings, and the
+// proxies whose X-Forwarded-For
 // header is trusted.
 //
 // Parsing is strict: unknown keys, wrong types and invalid values are errors,
@@ -76,6 +77,17 @@ type Workspace struct {
 	// Workspace, Kind, Name, Body (the definition as JSON) and Origin
 	// "config". They compile together (compute.Compile).
 	Definitions []store.Definition
+	// Destinations are the workspace's destinations (destinations), in
+	// file order, as the store keeps them: Workspace, Kind
+	// store.DefinitionDestination, Name, Body (a delivery.Definition as
+	// JSON) and Origin "config". Their secrets are in plain text here;
+	// tenant.Load encrypts them before they are stored.
+	Destinations []store.Definition
+	// DeliverWithoutConsent (consent.deliver_without_consent) opts into
+	// Segment's behaviour of delivering events and changes that carry no
+	// consent at all to destinations that need consent purposes. Off by
+	// default: what records no consent for a purpose is not delivered.
+	DeliverWithoutConsent bool
 }
 
 // Source is a declared source of events.

@@ -228,6 +228,7 @@ func (p *parser) workspaces(n *yaml.Node, path string) []Workspace {
 	p.list(n, path, func(_ int, n *yaml.Node, path string) {
 		w := Workspace{DedupWindow: DefaultDedupWindow}
 		var defs []*definitionItem
+		var dests []store.Definition
 		before := len(p.errs)
 		p.fields(n, path, []field{
 			{name: "slug", required: true, parse: func(n *yaml.Node, path string) {
@@ -256,11 +257,21 @@ func (p *parser) workspaces(n *yaml.Node, path string) []Workspace {
 			{name: "audiences", parse: func(n *yaml.Node, path string) {
 				defs = append(defs, p.definitions(n, path, store.DefinitionAudience)...)
 			}},
+			{name: "destinations", parse: func(n *yaml.Node, path string) {
+				dests = p.destinations(n, path, "")
+			}},
+			{name: "consent", parse: func(n *yaml.Node, path string) {
+				p.consent(n, path, &w)
+			}},
 		})
 		if len(p.errs) == before {
 			w.Definitions = p.checkDefinitions(defs)
 			for i := range w.Definitions {
 				w.Definitions[i].Workspace = w.Slug
+			}
+			w.Destinations = dests
+			for i := range w.Destinations {
+				w.Destinations[i].Workspace = w.Slug
 			}
 		}
 		out = append(out, w)

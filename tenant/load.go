@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -92,7 +93,7 @@ func empty(ctx context.Context, st store.Registry) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newRegistry(secret), nil
+	return newRegistry(secret)
 }
 
 // serverSecret returns the HMAC key: KITH_SECRET if set, else the secret in
@@ -177,7 +178,7 @@ func (r *Registry) sync(ctx context.Context, st store.Registry, cfg *config.Conf
 			}
 		}
 	}
-	return syncDefinitions(ctx, st, cfg)
+	return r.syncDefinitions(ctx, st, cfg)
 }
 
 // syncDefinitions applies the file's computed traits and audiences: each
@@ -189,10 +190,15 @@ func (r *Registry) sync(ctx context.Context, st store.Registry, cfg *config.Conf
 // must compile (compute.Compile): the config's definitions are checked
 // alone when the file is read, and here together with the API's; on a
 // problem nothing of that workspace is changed and Load fails.
-func syncDefinitions(ctx context.Context, st store.Registry, cfg *config.Config) error {
+//
+// Destinations are applied the same way (their names are a namespace of
+// their own); their secrets are sealed before they are stored (see
+// SealDestination), and one whose definition and secrets did not change is
+// left as stored.
+func (r *Registry) syncDefinitions(ctx context.Context, st store.Registry, cfg *config.Config) error {
 	declared := map[string][]store.Definition{}
 	for _, w := range cfg.Workspaces {
-		declared[w.Slug] = w.Definitions
+		declared[w.Slug] = append(slices.Clone(w.Definitions), w.Destinations...)
 	}
 	wss, err := st.Workspaces(ctx)
 	if err != nil {
@@ -232,6 +238,15 @@ func syncDefinitions(ctx context.Context, st store.Registry, cfg *config.Config)
 		}
 		for _, d := range want {
 			d.Workspace, d.Origin = w.Slug, "config"
+			if d.Kind == store.DefinitionDestination {
+				var prev json.RawMessage
+				if i := slices.IndexFunc(stored, func(s store.Definition) bool { return s.Kind == d.Kind && s.Name == d.Name }); i >= 0 {
+					prev = stored[i].Body
+				}
+				if d.Body, err = r.sealedUnlessSame(w.Slug, d.Body, prev); err != nil {
+					return fmt.Errorf("sync definitions of %s: %w", w.Slug, err)
+				}
+			}
 			if _, err := st.PutDefinition(ctx, d); err != nil {
 				return fmt.Errorf("sync definitions of %s: %w", w.Slug, err)
 			}

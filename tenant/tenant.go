@@ -31,6 +31,7 @@ import (
 	"github.com/kithcdp/kith/identity"
 
 	"github.com/kithcdp/kith/config"
+	"github.com/kithcdp/kith/secret"
 	"github.com/kithcdp/kith/store"
 	"golang.org/x/time/rate"
 )
@@ -44,6 +45,7 @@ type Registry struct {
 	workspaces map[string]*Workspace
 	sorted     []*Workspace // by slug
 	trusted    []netip.Prefix
+	box        *secret.Box // seals destination secrets under the server secret
 }
 
 // digest is an HMAC-SHA-256 output, usable as a map key.
@@ -68,6 +70,11 @@ type Workspace struct {
 	// the rules as configured.
 	Identity *identity.Compiled
 	Rules    identity.Rules
+	// DeliverWithoutConsent is the workspace's opt-in to Segment's
+	// behaviour of delivering what carries no consent at all to
+	// destinations that need consent purposes (config
+	// consent.deliver_without_consent; default false: denied).
+	DeliverWithoutConsent bool
 }
 
 // Source is a place events come from. Its fields must not be modified.
@@ -211,17 +218,26 @@ func (p *Principal) Can(workspace, scope string) bool {
 		(slices.Contains(p.Scopes, scope) || slices.Contains(p.Scopes, config.ScopeAdmin))
 }
 
-func newRegistry(secret []byte) *Registry {
+// Secrets returns the Box that seals and opens destination secrets, keyed
+// (through HKDF) with the same server secret as write-key hashes.
+func (r *Registry) Secrets() *secret.Box { return r.box }
+
+func newRegistry(key []byte) (*Registry, error) {
+	box, err := secret.New(key)
+	if err != nil {
+		return nil, err
+	}
 	r := &Registry{
+		box:        box,
 		sources:    map[digest]*Source{},
 		bySlug:     map[string]*Source{},
 		tokens:     map[digest]*Principal{},
 		workspaces: map[string]*Workspace{},
 	}
 	r.hashers.New = func() any {
-		return &hasher{mac: hmac.New(sha256.New, secret), out: make([]byte, 0, sha256.Size)}
+		return &hasher{mac: hmac.New(sha256.New, key), out: make([]byte, 0, sha256.Size)}
 	}
-	return r
+	return r, nil
 }
 
 // workspaceSettings is how a workspace's settings are stored (as JSON in
@@ -230,7 +246,13 @@ type workspaceSettings struct {
 	DedupWindow string `json:"dedup_window,omitempty"`
 	Retention   string `json:"retention,omitempty"`
 	// Identity are the identity rules; absent means the defaults.
-	Identity *identity.Rules `json:"identity,omitempty"`
+	Identity *identity.Rules  `json:"identity,omitempty"`
+	Consent  *consentSettings `json:"consent,omitempty"`
+}
+
+// consentSettings are a workspace's consent settings.
+type consentSettings struct {
+	DeliverWithoutConsent bool `json:"deliver_without_consent"`
 }
 
 // sourceSettings is how a source's settings are stored.
@@ -246,7 +268,11 @@ type rateSettings struct {
 }
 
 func encodeWorkspace(w config.Workspace) json.RawMessage {
-	b, _ := json.Marshal(workspaceSettings{DedupWindow: w.DedupWindow.String(), Retention: w.Retention.String(), Identity: w.Identity})
+	set := workspaceSettings{DedupWindow: w.DedupWindow.String(), Retention: w.Retention.String(), Identity: w.Identity}
+	if w.DeliverWithoutConsent {
+		set.Consent = &consentSettings{DeliverWithoutConsent: true}
+	}
+	b, _ := json.Marshal(set)
 	return b
 }
 
@@ -348,6 +374,7 @@ func decodeWorkspace(sw store.Workspace) (*Workspace, error) {
 	if w.DedupWindow == 0 {
 		w.DedupWindow = config.DefaultDedupWindow
 	}
+	w.DeliverWithoutConsent = set.Consent != nil && set.Consent.DeliverWithoutConsent
 	rules := identity.DefaultRules()
 	if set.Identity != nil {
 		rules = *set.Identity

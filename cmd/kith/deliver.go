@@ -19,14 +19,20 @@ import (
 
 // deliveryOptions configures the delivery engine: senders reach
 // destinations through the egress guard (which refuses private and
-// loopback addresses unless allowed), identity rules come from the
-// workspaces.
+// loopback addresses unless allowed) and get their secrets decrypted
+// (they are stored sealed: tenant.SealDestination); identity rules and
+// the consent opt-in come from the workspaces.
 func deliveryOptions(st store.Store, reg *tenant.Registry, owner string, allow []netip.Prefix) delivery.Options {
 	client := egress.New(egress.Options{AllowPrivate: allow})
 	return delivery.Options{
 		Store: st,
 		Owner: owner,
-		Senders: func(_ string, d delivery.Definition) (destination.Sender, error) {
+		Senders: func(ws string, d delivery.Definition) (destination.Sender, error) {
+			cfg, err := reg.OpenDestination(ws, d)
+			if err != nil {
+				return nil, err
+			}
+			d.Config = cfg
 			switch d.Type {
 			case delivery.TypeWebhook:
 				return webhook.New(d.Config, client)
@@ -45,6 +51,10 @@ func deliveryOptions(st store.Store, reg *tenant.Registry, owner string, allow [
 				return nil, fmt.Errorf("no workspace %q", ws)
 			}
 			return w.Identity, nil
+		},
+		AllowMissingConsent: func(ws string) bool {
+			w, ok := reg.Workspace(ws)
+			return ok && w.DeliverWithoutConsent
 		},
 	}
 }
