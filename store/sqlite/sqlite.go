@@ -71,10 +71,14 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	// messageId at random and merges in hash order, so a larger cache hardly
 	// helps (32 MiB: the same CPU per event, 48 MB more resident memory). It
 	// leaves checkpoints to a background connection (see checkpointLoop) and
-	// only checkpoints itself if the WAL passes 64 MiB.
+	// only checkpoints itself if the WAL passes 16,384 pages. A new log
+	// file gets 8 KiB pages: events of ~1.3 KB left 207 bytes each unused in
+	// 4 KiB pages (two or three to a page), 76 in 8 KiB ones — 1.61 → 1.48 KB
+	// of disk per event, at the same CPU per event.
 	path := filepath.Join(dir, FileName)
 	w, r, err := openDB(ctx, path, dbConfig{
 		migrations: "migrations",
+		pageSize:   8192,
 		writerPragmas: []string{"temp_store(MEMORY)", "cache_size(-8192)",
 			"wal_autocheckpoint(16384)", "journal_size_limit(67108864)"},
 	})
@@ -103,7 +107,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	sw, sr, err := openDB(ctx, filepath.Join(dir, StateFileName), dbConfig{
 		migrations:    "statemigrations",
 		derived:       true,
-		writerPragmas: []string{"cache_size(-32768)"},
+		writerPragmas: []string{"cache_size(-32768)", "temp_store(MEMORY)"},
 		readerPragmas: []string{"cache_size(-16384)"},
 	})
 	if err != nil {
@@ -193,11 +197,37 @@ type dbConfig struct {
 	// A power loss may undo the last commits, cursor included, and folding
 	// then does them again from the log.
 	derived bool
+	// pageSize, if set, is the page size of a new database file (an
+	// existing file keeps its own).
+	pageSize int
+}
+
+// createWithPageSize creates the database file at path in WAL mode with the
+// given page size, unless it exists. (With journal_mode in the DSN, the
+// driver switches to WAL before a page_size pragma could take effect.)
+func createWithPageSize(ctx context.Context, path string, size int) error {
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	db, err := sql.Open("sqlite", fmt.Sprintf("file:%s?_pragma=page_size(%d)", path, size))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `PRAGMA journal_mode=WAL`); err != nil {
+		return fmt.Errorf("create %s: %w", path, err)
+	}
+	return db.Close()
 }
 
 // openDB opens the database file at path with one writer connection and a
 // pool of read-only ones, and applies its migrations.
 func openDB(ctx context.Context, path string, c dbConfig) (w, r *sql.DB, err error) {
+	if c.pageSize > 0 {
+		if err := createWithPageSize(ctx, path, c.pageSize); err != nil {
+			return nil, nil, err
+		}
+	}
 	sync := "synchronous(FULL)"
 	if c.derived {
 		sync = "synchronous(NORMAL)"
