@@ -225,7 +225,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window
 	}
 	// Merge a slice of the frozen messageIds into dedup_hash: twice as many
 	// as this commit added, so the merge ends before the next one is due.
-	merged, err := s.mergeSlice(ctx, tx, 2*len(added)+16)
+	step, err := s.mergeStep(ctx, tx, 2*len(added)+16)
 	if err != nil {
 		return nil, nil, fmt.Errorf("merge messageIds: %w", err)
 	}
@@ -236,33 +236,40 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, b *store.Batch, window
 		if len(added) > 0 {
 			d.seq = max(d.seq, lastSeq)
 		}
-		d.merged(merged)
+		d.stepped(step)
 	}, nil
 }
 
-// mergeSlice copies the next n frozen messageIds into dedup_hash, and when
-// that was the last of them, deletes the frozen rows of dedup_recent. It
-// returns how many it copied, for dedupIndex.merged after the commit.
-func (s *Store) mergeSlice(ctx context.Context, tx *sql.Tx, n int) (int, error) {
+// mergeStep is one commit's share of merging: the next n frozen messageIds
+// copied into dedup_hash, and the rows of dedup_recent of a finished merge
+// deleted up to n seqs at a time (all at once, 500,000 rows held up one
+// commit for most of a second).
+func (s *Store) mergeStep(ctx context.Context, tx *sql.Tx, n int) (mergeStep, error) {
 	d := &s.dedup
-	rest := d.frozen[d.next:]
-	if len(rest) == 0 {
-		return 0, nil
-	}
-	n = min(n, len(rest))
-	args := make([]any, 0, n*dedupCols)
-	for _, de := range rest[:n] {
-		args = append(args, de.h, de.position, de.receivedAt)
-	}
-	if _, err := insertRows(ctx, tx, s.writer.merge, dedupCols, args); err != nil {
-		return 0, err
-	}
-	if n == len(rest) {
-		if _, err := tx.StmtContext(ctx, s.writer.forgetRecent).ExecContext(ctx, d.frozenSeq); err != nil {
-			return 0, err
+	step := mergeStep{forgotten: d.forgotten}
+	if rest := d.frozen[d.next:]; len(rest) > 0 {
+		step.merged = min(n, len(rest))
+		args := make([]any, 0, step.merged*dedupCols)
+		for _, de := range rest[:step.merged] {
+			args = append(args, de.h, de.position, de.receivedAt)
+		}
+		if _, err := insertRows(ctx, tx, s.writer.merge, dedupCols, args); err != nil {
+			return mergeStep{}, err
 		}
 	}
-	return n, nil
+	if d.forgotten < d.forgetThrough {
+		step.forgotten = min(d.forgetThrough, d.forgotten+int64(n))
+		if _, err := tx.StmtContext(ctx, s.writer.forgetRecent).ExecContext(ctx, step.forgotten); err != nil {
+			return mergeStep{}, err
+		}
+	}
+	return step, nil
+}
+
+// mergeStep is what one commit did of the merge.
+type mergeStep struct {
+	merged    int   // frozen entries copied into dedup_hash
+	forgotten int64 // dedup_recent holds no row up to this seq
 }
 
 // candidate is an earlier event that may hold an incoming messageId: same
@@ -428,6 +435,10 @@ type dedupIndex struct {
 	frozen    []dedupEntry
 	next      int
 	frozenSeq int64
+	// The rows of dedup_recent up to forgetThrough are in dedup_hash; those
+	// up to forgotten are deleted. (After a restart, rows merged but not yet
+	// deleted are read back and merged again, which changes nothing.)
+	forgetThrough, forgotten int64
 }
 
 // catchUp reads the rows of dedup_recent this writer has not seen: all of
@@ -495,13 +506,14 @@ func (d *dedupIndex) candidates(h int64, fn func(dedupEntry)) {
 	}
 }
 
-// merged records that n more frozen entries were committed to dedup_hash,
-// drops the frozen entries once all are, and freezes the active ones when
-// there are enough.
-func (d *dedupIndex) merged(n int) {
-	d.next += n
-	if d.next >= len(d.frozen) {
-		d.frozen, d.next = nil, 0
+// stepped records a committed mergeStep: drops the frozen entries once all
+// are in dedup_hash (their rows of dedup_recent may then go), and freezes the
+// active ones when there are enough.
+func (d *dedupIndex) stepped(step mergeStep) {
+	d.forgotten = step.forgotten
+	d.next += step.merged
+	if len(d.frozen) > 0 && d.next >= len(d.frozen) {
+		d.frozen, d.next, d.forgetThrough = nil, 0, d.frozenSeq
 	}
 	d.freeze()
 }
