@@ -2,7 +2,8 @@
 // API, the documents the browser libraries load at start (Segment's
 // settings, RudderStack's source config) and optionally the browser
 // library's files, the event log and quarantine APIs, the Profile API, the
-// admin APIs of identity and of computed traits and audiences, and the
+// admin APIs of identity, of computed traits and audiences and of
+// destinations, and the
 // operational endpoints (/healthz, /readyz, /metrics).
 package httpapi
 
@@ -44,6 +45,9 @@ type Options struct {
 	// processor of a node that folds the log); nil makes previews answer
 	// 503 not_leading.
 	Compute ComputeProcessor
+	// Delivery, if set, is the delivery engine of a node that delivers:
+	// the destination API shows its last send errors.
+	Delivery DeliveryEngine
 }
 
 // Server serves Kith's HTTP API.
@@ -59,7 +63,9 @@ type Server struct {
 	now     func() time.Time
 	sdkDir  string
 	compute ComputeProcessor
-	mux     *http.ServeMux
+	// delivery is nil on a node that does not deliver.
+	delivery DeliveryEngine
+	mux      *http.ServeMux
 }
 
 // New builds a Server; call Handler to serve it.
@@ -76,7 +82,7 @@ func New(o Options) *Server {
 	s := &Server{
 		st: o.Store, reg: o.Registry, gc: o.Committer, limits: o.Limits,
 		log: o.Logger, promReg: o.Metrics, public: o.PublicURL, now: o.Now,
-		sdkDir: o.SDKDir, compute: o.Compute, mux: http.NewServeMux(),
+		sdkDir: o.SDKDir, compute: o.Compute, delivery: o.Delivery, mux: http.NewServeMux(),
 	}
 	s.metrics = newMetrics(o.Metrics, o.Store)
 	s.routes()
@@ -117,6 +123,8 @@ func (s *Server) routes() {
 	s.identityRoutes()
 	// Computed traits and audiences: definitions, previews, insights, outbox.
 	s.computeRoutes()
+	// Destinations: definitions, status, dead letters, replays, ledger.
+	s.destinationRoutes()
 
 	// Operations.
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -149,7 +149,7 @@ func (b *Box) Redact(v string) string {
 
 // ErrSealedInput is returned for a configuration that holds a sealed value
 // where a plain secret belongs.
-var ErrSealedInput = errors.New(`a secret must be given in plain text, not in its stored "kith:v1:" form`)
+var ErrSealedInput = errors.New("a secret must be given in plain text, not in its stored (encrypted) form")
 
 // SealConfig returns a destination type's configuration (JSON) with every
 // secret field sealed for scope. A value already sealed is refused

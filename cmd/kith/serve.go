@@ -104,10 +104,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		computeAPI = proc
 	}
 
+	var engine *delivery.Engine
+	var deliveryAPI httpapi.DeliveryEngine // nil without delivering: no last errors to show
+	if *deliver {
+		do := deliveryOptions(st, reg, po.Owner, allow)
+		do.Logger, do.Metrics, do.LeaseTTL = logger, promReg, *leaseTTL
+		engine = delivery.New(do)
+		deliveryAPI = engine
+	}
+
 	api := httpapi.New(httpapi.Options{
 		Store: st, Registry: reg, Committer: gc, Limits: ingest.DefaultLimits(),
 		Logger: logger, Metrics: promReg, PublicURL: *publicURL, SDKDir: *sdkDir,
-		Compute: computeAPI,
+		Compute: computeAPI, Delivery: deliveryAPI,
 	})
 	srv := &http.Server{
 		Handler:           api.Handler(),
@@ -140,13 +149,11 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	delivering := make(chan struct{})
 	go func() {
 		defer close(delivering)
-		if !*deliver {
+		if engine == nil {
 			logger.Info("not delivering to destinations on this node (--deliver=false)")
 			return
 		}
-		do := deliveryOptions(st, reg, po.Owner, allow)
-		do.Logger, do.Metrics, do.LeaseTTL = logger, promReg, *leaseTTL
-		delivery.New(do).Run(foldCtx, workspaceSlugs(reg))
+		engine.Run(foldCtx, workspaceSlugs(reg))
 	}()
 	defer func() { stopFolding(); <-delivering }()
 
