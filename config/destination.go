@@ -77,6 +77,13 @@ func CheckDestination(d delivery.Definition) error {
 func ParseDestination(body []byte) (delivery.Definition, json.RawMessage, error) {
 	d, err := delivery.Parse(body)
 	if err != nil {
+		// Report the settings' problems too, when the type is known.
+		switch d.Type {
+		case delivery.TypeWebhook, delivery.TypeForward, delivery.TypeNATS, delivery.TypeAudienceExport:
+			if cerr := CheckDestination(d); cerr != nil && d.Config != nil {
+				err = errors.Join(err, &ConfigError{Err: cerr})
+			}
+		}
 		return d, nil, err
 	}
 	if err := CheckDestination(d); err != nil {
