@@ -200,4 +200,9 @@ func TestDestinationProblems(t *testing.T) {
 	if pr := DestinationProblems("x", err); len(pr) != 2 {
 		t.Errorf("problems %+v", pr)
 	}
+	// A definition's problems and its settings' are reported together.
+	_, _, err = ParseDestination([]byte(`{"name":"x","type":"webhook","events":{},"config":{"url":"http://hooks.example.com","secrets":["whsec_abc"]}}`))
+	if pr := DestinationProblems("x", err); len(pr) != 2 || pr[0].Field != "" || pr[1].Field != "config.url" {
+		t.Errorf("problems %+v", pr)
+	}
 }
