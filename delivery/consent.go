@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 )
@@ -17,6 +18,12 @@ const ProfileConsentName = "consent"
 // eventConsent reads Segment's context.consent.categoryPreferences from an
 // event's JSON (nil when absent).
 func eventConsent(raw []byte) Consent {
+	// Most events carry none: no need to decode them. (The key in any
+	// case, as encoding/json matches it, without its last letter, whose
+	// case has a non-ASCII form; an escaped key is decoded.)
+	if !containsFold(raw, `"categorypreference`) && !bytes.Contains(raw, []byte(`\u`)) {
+		return nil
+	}
 	var ev struct {
 		Context struct {
 			Consent struct {
@@ -28,6 +35,16 @@ func eventConsent(raw []byte) Consent {
 		return nil
 	}
 	return consentOf(ev.Context.Consent.CategoryPreferences)
+}
+
+// containsFold reports whether s holds key (lower case ASCII) in any case.
+func containsFold(s []byte, key string) bool {
+	for i := 0; i+len(key) <= len(s); i++ {
+		if s[i] == '"' && bytes.EqualFold(s[i:i+len(key)], []byte(key)) {
+			return true
+		}
+	}
+	return false
 }
 
 // profileConsent reads the value the compute engine keeps

@@ -33,6 +33,43 @@ type worker struct {
 	renew  time.Time
 
 	lastErr string // the last send error, for the admin API
+
+	// What the worker reads of the folded state for each item — the
+	// profile holding an identifier, a profile's current consent — is
+	// cached (see caches), so a page of events from people seen a moment
+	// ago costs no query per event.
+	owners     map[string]store.ProfileID
+	consents   map[store.ProfileID]Consent
+	cachedAt   time.Time
+	cachedFold int64 // the workspace's folded position when the caches were emptied
+}
+
+// Bounds of the worker's caches of profile state. While the workspace's
+// folded position has not moved since the caches were emptied, the state
+// they copy has not changed and they are exact; once it moves, entries are
+// used for at most cacheTTL more (the same staleness as folding that lags
+// by that much more). At most cacheMax entries are kept. Only found
+// profiles are cached (an identifier not folded yet is looked up again),
+// and a retry reads consent afresh, so a withdrawal always stops a
+// delivery waiting in retries.
+const (
+	cacheTTL = 2 * time.Second
+	cacheMax = 100000
+)
+
+// caches empties the caches when they may be stale or are full.
+func (w *worker) caches(ctx context.Context) {
+	if w.owners != nil && len(w.owners)+len(w.consents) <= cacheMax && time.Since(w.cachedAt) <= cacheTTL {
+		return
+	}
+	fold := int64(-1) // unknown: empty them
+	if cs, err := w.e.o.Store.Cursors(ctx); err == nil {
+		fold = cs[w.ws]
+	}
+	if w.owners == nil || fold < 0 || fold != w.cachedFold || len(w.owners)+len(w.consents) > cacheMax {
+		w.owners, w.consents = map[string]store.ProfileID{}, map[store.ProfileID]Consent{}
+	}
+	w.cachedAt, w.cachedFold = time.Now(), fold
 }
 
 // item is one delivery with what the gate needs.
@@ -142,13 +179,13 @@ func (w *worker) logFeed(ctx context.Context) (int, error) {
 // eventItems turns log events the destination receives into items.
 func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, error) {
 	var items []item
-	owners := map[string]store.ProfileID{}
+	w.caches(ctx)
 	for i := range page {
 		ev := &page[i]
 		if ev.Type == store.TypeIdentity || !w.match.match(ev) {
 			continue
 		}
-		p, err := w.owner(ctx, ev, owners)
+		p, err := w.owner(ctx, ev, w.owners)
 		if err != nil {
 			return nil, err
 		}
@@ -156,7 +193,9 @@ func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, er
 		if err != nil {
 			return nil, err
 		}
-		it.event = eventConsent(ev.Raw)
+		if !w.def.StrictlyNecessary {
+			it.event = eventConsent(ev.Raw)
+		}
 		items = append(items, it)
 	}
 	return items, nil
@@ -385,8 +424,8 @@ func (w *worker) deliver(ctx context.Context, items []item) (*outcome, error) {
 func (w *worker) send(ctx context.Context, batch []item, out *outcome, attempt int) error {
 	o := &w.e.o
 	first := o.Now()
-	for {
-		batch = w.gate(ctx, batch, out)
+	for try := 0; ; try++ {
+		batch = w.gate(ctx, batch, out, try > 0)
 		if len(batch) == 0 {
 			return nil
 		}
@@ -400,8 +439,9 @@ func (w *worker) send(ctx context.Context, batch []item, out *outcome, attempt i
 		if err == nil {
 			w.e.m.sendSeconds.WithLabelValues(w.ws, w.def.Name).Observe(time.Since(start).Seconds())
 			now := o.Now()
+			latency := w.e.m.latency.WithLabelValues(w.ws, w.def.Name)
 			for _, it := range batch {
-				w.e.m.latency.WithLabelValues(w.ws, w.def.Name).Observe(now.Sub(it.d.At).Seconds())
+				latency.Observe(now.Sub(it.d.At).Seconds())
 			}
 			w.e.m.count(w.ws, w.def.Name, "delivered", len(batch))
 			out.delivered = append(out.delivered, batch...)
@@ -492,19 +532,24 @@ func backoff(n int, retryAfter time.Duration) time.Duration {
 
 // gate drops the items whose consent does not allow this destination now:
 // the stricter of the event's own consent and the profile's current one.
-func (w *worker) gate(ctx context.Context, batch []item, out *outcome) []item {
+// A first attempt may use a profile's consent read up to cacheTTL ago; a
+// retry reads it afresh.
+func (w *worker) gate(ctx context.Context, batch []item, out *outcome, retry bool) []item {
 	if w.def.StrictlyNecessary {
 		return batch
 	}
 	o := &w.e.o
 	missing := o.AllowMissingConsent != nil && o.AllowMissingConsent(w.ws)
-	profiles := map[store.ProfileID]Consent{}
+	w.caches(ctx)
+	fresh := map[store.ProfileID]bool{}
 	keep := batch[:0:0]
 	for _, it := range batch {
-		pc, ok := profiles[it.d.Profile]
-		if !ok && it.d.Profile != 0 {
-			pc = w.profileConsent(ctx, it.d.Profile)
-			profiles[it.d.Profile] = pc
+		pc, ok := w.consents[it.d.Profile]
+		if it.d.Profile != 0 && (!ok || (retry && !fresh[it.d.Profile])) {
+			var err error
+			if pc, err = w.profileConsent(ctx, it.d.Profile); err == nil {
+				w.consents[it.d.Profile], fresh[it.d.Profile] = pc, true
+			}
 		}
 		if _, ok := allowed(w.def.Purposes, it.event, pc, missing); !ok {
 			out.filtered++
@@ -516,19 +561,19 @@ func (w *worker) gate(ctx context.Context, batch []item, out *outcome) []item {
 	return keep
 }
 
-func (w *worker) profileConsent(ctx context.Context, p store.ProfileID) Consent {
+func (w *worker) profileConsent(ctx context.Context, p store.ProfileID) (Consent, error) {
 	vals, err := w.e.o.Store.ComputedValues(ctx, w.ws, p)
 	if err != nil {
 		// Unknown consent is no consent: the gate denies what it cannot
-		// check.
-		return Consent{}
+		// check (and does not cache it).
+		return Consent{}, err
 	}
 	for _, v := range vals {
 		if v.Name == ProfileConsentName {
-			return profileConsent(v.Value)
+			return profileConsent(v.Value), nil
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func (w *worker) deadLetter(it item, de *destination.Error, attempts int, first time.Time) store.DeadLetter {
