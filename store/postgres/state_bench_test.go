@@ -11,3 +11,9 @@ import (
 func BenchmarkCommit(b *testing.B) {
 	storetest.BenchCommit(b, setup(b, 1)[0])
 }
+
+// BenchmarkProgress applies the Progress of 1,000 deliveries per operation
+// (see storetest.BenchProgress) to a fresh schema.
+func BenchmarkProgress(b *testing.B) {
+	storetest.BenchProgress(b, setup(b, 1)[0])
+}

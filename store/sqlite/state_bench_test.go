@@ -18,3 +18,14 @@ func BenchmarkCommit(b *testing.B) {
 	defer st.Close()
 	storetest.BenchCommit(b, st)
 }
+
+// BenchmarkProgress applies the Progress of 1,000 deliveries per operation
+// (see storetest.BenchProgress) to a fresh state.db.
+func BenchmarkProgress(b *testing.B) {
+	st, err := sqlite.Open(context.Background(), b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	storetest.BenchProgress(b, st)
+}
