@@ -394,6 +394,11 @@ func (p *Processor) CatchUp(ctx context.Context, ws string, progress func(positi
 	}
 	defer func() { _ = p.o.Store.ReleaseLease(context.WithoutCancel(ctx), f.lease) }()
 	defer func() { _ = f.flush() }()
+	// The lease is renewed every third of its TTL, as lead does, not after
+	// each batch: a renewal is a write of the state, which waits for the
+	// commit in flight, so renewing after each batch kept the next batch
+	// from being read and folded while the last one committed.
+	renewAt := p.o.Now().Add(p.o.LeaseTTL / 3)
 	for f.pos < head {
 		n, err := f.step(ctx)
 		if err != nil {
@@ -405,11 +410,18 @@ func (p *Processor) CatchUp(ctx context.Context, ws string, progress func(positi
 		if n == 0 {
 			break
 		}
+		if p.o.Now().Before(renewAt) {
+			continue
+		}
 		l, err := p.o.Store.AcquireLease(ctx, ws, p.o.Owner, p.o.LeaseTTL)
 		if err != nil {
 			return fmt.Errorf("renew lease: %w", err)
 		}
+		if l.Epoch != f.lease.Epoch {
+			return fmt.Errorf("renew lease: epoch moved from %d to %d: %w", f.lease.Epoch, l.Epoch, store.ErrLeaseLost)
+		}
 		f.lease = l
+		renewAt = p.o.Now().Add(p.o.LeaseTTL / 3)
 	}
 	if err := f.flush(); err != nil {
 		return err

@@ -1,6 +1,7 @@
 package sqlstate
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -15,9 +16,34 @@ import (
 const maxRows = 500
 
 // insert runs a multi-row INSERT (see InsertRows) in the State's dialect.
+// On SQLite its statements have a few fixed numbers of rows and are
+// prepared once (see prepared).
 func (s *State) insert(ctx context.Context, tx *sql.Tx, head string, cols int, tail string, args []any) error {
-	return InsertRows(ctx, tx, s.d, head, cols, tail, args)
+	if s.d.Unnest {
+		return s.insertUnnest(ctx, tx, head, cols, tail, args)
+	}
+	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
+	for _, n := range insertSizes {
+		for len(args) >= n*cols {
+			q := s.q(head + " VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + " " + tail)
+			var err error
+			if st := s.prepared(ctx, tx, q); st != nil {
+				_, err = st.ExecContext(ctx, args[:n*cols]...)
+			} else {
+				_, err = tx.ExecContext(ctx, q, args[:n*cols]...)
+			}
+			if err != nil {
+				return err
+			}
+			args = args[n*cols:]
+		}
+	}
+	return nil
 }
+
+// insertSizes are the numbers of rows of the statements insert runs, so
+// that a few prepared statements serve every number of rows.
+var insertSizes = []int{maxRows, 100, 10, 1}
 
 // InsertRows runs head VALUES (…),(…) tail, written with "?" placeholders,
 // for args holding cols values per row, in chunks of at most maxRows rows;
@@ -25,19 +51,7 @@ func (s *State) insert(ctx context.Context, tx *sql.Tx, head string, cols int, t
 // Values are strings, integers, []byte and bools.
 func InsertRows(ctx context.Context, tx *sql.Tx, d Dialect, head string, cols int, tail string, args []any) error {
 	s := &State{d: d}
-	if d.Unnest {
-		return s.insertUnnest(ctx, tx, head, cols, tail, args)
-	}
-	row := "(" + strings.TrimSuffix(strings.Repeat("?, ", cols), ", ") + ")"
-	for len(args) > 0 {
-		n := min(len(args)/cols, maxRows)
-		q := head + " VALUES " + strings.TrimSuffix(strings.Repeat(row+", ", n), ", ") + " " + tail
-		if _, err := tx.ExecContext(ctx, s.q(q), args[:n*cols]...); err != nil {
-			return err
-		}
-		args = args[n*cols:]
-	}
-	return nil
+	return s.insert(ctx, tx, head, cols, tail, args)
 }
 
 // insertUnnest runs head SELECT * FROM unnest(…) tail with one array
@@ -288,11 +302,24 @@ func (s *State) identifiers(ctx context.Context, tx *sql.Tx, c *store.Changes) e
 	for i, h := range c.Identifiers {
 		last[h.Identifier] = i
 	}
-	args := make([]any, 0, 6*len(last))
+	rows := make([]int, 0, len(last))
 	for i, h := range c.Identifiers {
 		if last[h.Identifier] == i {
-			args = append(args, c.Workspace, h.Type, h.Value, int64(h.Profile), h.Position, nanos(h.AddedAt))
+			rows = append(rows, i)
 		}
+	}
+	// In primary-key order (see traits).
+	slices.SortFunc(rows, func(i, j int) int {
+		a, b := &c.Identifiers[i], &c.Identifiers[j]
+		if a.Type != b.Type {
+			return strings.Compare(a.Type, b.Type)
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
+	args := make([]any, 0, 6*len(rows))
+	for _, i := range rows {
+		h := &c.Identifiers[i]
+		args = append(args, c.Workspace, h.Type, h.Value, int64(h.Profile), h.Position, nanos(h.AddedAt))
 	}
 	return s.insert(ctx, tx, `INSERT INTO state_identifiers (workspace, type, value, profile, position, added_at)`, 6,
 		`ON CONFLICT (workspace, type, value) DO UPDATE SET profile = excluded.profile, position = excluded.position, added_at = excluded.added_at`, args)
@@ -343,60 +370,106 @@ func (s *State) traits(ctx context.Context, tx *sql.Tx, c *store.Changes) error 
 		}
 		return a.Position > b.Position
 	}
-	row := func(t store.TraitValue, v string) []any {
-		return []any{c.Workspace, int64(t.Profile), t.Key, v, nanos(t.Timestamp), t.Source, t.Priority, t.Position}
+	row := func(args []any, t store.TraitValue, v string) []any {
+		return append(args, c.Workspace, int64(t.Profile), t.Key, v, nanos(t.Timestamp), t.Source, t.Priority, t.Position)
 	}
 	// History keeps a value when it differs from the one before it: the
 	// previous value of the batch, or for the batch's first value of a
 	// trait, the stored current value. Most identify calls repeat
 	// unchanged traits; their words are in the search index already.
-	last, err := s.heldTraits(ctx, tx, c)
+	held, err := s.heldTraits(ctx, tx, c)
 	if err != nil {
 		return err
 	}
-	best := map[traitKey]int{}
-	var history, search []any
-	terms := map[string]bool{}
+	// Rows are written in primary-key order, so that consecutive rows of a
+	// statement land on the same B-tree pages.
+	order := make([]int, len(c.Traits))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(i, j int) int {
+		a, b := &c.Traits[i], &c.Traits[j]
+		if a.Profile != b.Profile {
+			return cmp.Compare(a.Profile, b.Profile)
+		}
+		if a.Key != b.Key {
+			return strings.Compare(a.Key, b.Key)
+		}
+		return cmp.Compare(a.Position, b.Position)
+	})
 	values := make([]string, len(c.Traits))
 	for i, t := range c.Traits {
-		k := traitKey{t.Profile, t.Key}
-		v := string(compactJSON(t.Value))
-		values[i] = v
-		if j, ok := best[k]; !ok || wins(t, c.Traits[j]) {
-			best[k] = i
+		values[i] = string(compactJSON(t.Value))
+	}
+	var history, current, touched []any
+	type term struct {
+		term    string
+		profile int64
+	}
+	var terms []term
+	// Within order, a trait's values are in position order, which is the
+	// order of folding.
+	for a := 0; a < len(order); {
+		first := c.Traits[order[a]]
+		b := a
+		for b < len(order) && c.Traits[order[b]].Profile == first.Profile && c.Traits[order[b]].Key == first.Key {
+			b++
 		}
-		prev, seen := last[k]
-		last[k] = v
-		if seen && prev == v {
-			continue
-		}
-		history = append(history, row(t, v)...)
-		if !searchKeys[t.Key] {
-			continue
-		}
-		if text, ok := textValue(t.Value); ok {
-			for _, term := range searchTerms(text) {
-				tk := fmt.Sprint(t.Profile, "\x00", term)
-				if !terms[tk] {
-					terms[tk] = true
-					search = append(search, c.Workspace, term, int64(t.Profile))
+		k := traitKey{first.Profile, first.Key}
+		prev, seen := held[k]
+		best := order[a]
+		for _, i := range order[a:b] {
+			t := c.Traits[i]
+			if wins(t, c.Traits[best]) {
+				best = i
+			}
+			v := values[i]
+			if seen && prev == v {
+				continue
+			}
+			prev, seen = v, true
+			history = row(history, t, v)
+			if !searchKeys[t.Key] {
+				continue
+			}
+			if text, ok := textValue(t.Value); ok {
+				for _, w := range searchTerms(text) {
+					terms = append(terms, term{w, int64(t.Profile)})
 				}
 			}
 		}
+		// A winner whose value is the one held only moves the held value's
+		// time, source and position: its upsert leaves the index on values
+		// alone.
+		if v, ok := held[k]; ok && v == values[best] {
+			touched = row(touched, c.Traits[best], values[best])
+		} else {
+			current = row(current, c.Traits[best], values[best])
+		}
+		a = b
 	}
 	const cols = `(workspace, profile, key, value, ts, source, priority, position)`
 	if err := s.insert(ctx, tx, `INSERT INTO state_trait_history `+cols, 8,
 		`ON CONFLICT (workspace, profile, key, position) DO NOTHING`, history); err != nil {
 		return err
 	}
-	current := make([]any, 0, 8*len(best))
-	for i, t := range c.Traits {
-		if best[traitKey{t.Profile, t.Key}] == i {
-			current = append(current, row(t, values[i])...)
-		}
-	}
 	if err := s.insert(ctx, tx, `INSERT INTO state_traits `+cols, 8, traitUpsert, current); err != nil {
 		return err
+	}
+	if err := s.insert(ctx, tx, `INSERT INTO state_traits `+cols, 8, `ON CONFLICT (workspace, profile, key) DO UPDATE SET
+		ts = excluded.ts, source = excluded.source, priority = excluded.priority, position = excluded.position WHERE `+traitWins, touched); err != nil {
+		return err
+	}
+	slices.SortFunc(terms, func(a, b term) int {
+		if a.term != b.term {
+			return strings.Compare(a.term, b.term)
+		}
+		return cmp.Compare(a.profile, b.profile)
+	})
+	terms = slices.Compact(terms)
+	search := make([]any, 0, 3*len(terms))
+	for _, t := range terms {
+		search = append(search, c.Workspace, t.term, t.profile)
 	}
 	return s.insert(ctx, tx, `INSERT INTO state_search (workspace, term, profile)`, 3,
 		`ON CONFLICT (workspace, term, profile) DO NOTHING`, search)
@@ -461,8 +534,16 @@ func searchTerms(v string) []string {
 }
 
 func (s *State) timeline(ctx context.Context, tx *sql.Tx, c *store.Changes) error {
-	args := make([]any, 0, 3*len(c.Timeline))
-	for _, e := range c.Timeline {
+	entries := slices.Clone(c.Timeline)
+	// In primary-key order (see traits).
+	slices.SortFunc(entries, func(a, b store.TimelineEntry) int {
+		if a.Profile != b.Profile {
+			return cmp.Compare(a.Profile, b.Profile)
+		}
+		return cmp.Compare(a.Position, b.Position)
+	})
+	args := make([]any, 0, 3*len(entries))
+	for _, e := range entries {
 		args = append(args, c.Workspace, int64(e.Profile), e.Position)
 	}
 	return s.insert(ctx, tx, `INSERT INTO state_timeline (workspace, profile, position)`, 3,
