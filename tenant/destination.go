@@ -52,21 +52,36 @@ func (r *Registry) RedactDestination(body json.RawMessage) json.RawMessage {
 	return out
 }
 
+// StoredIfSame returns stored (a destination's stored body, secrets
+// sealed) when it holds the same definition and secrets as plain (a body
+// with secrets in plain text), else nil: putting the same destination
+// again then changes nothing (no new version, no restarted sender).
+func (r *Registry) StoredIfSame(ws string, plain, stored json.RawMessage) json.RawMessage {
+	if stored == nil {
+		return nil
+	}
+	var d delivery.Definition
+	if json.Unmarshal(stored, &d) != nil {
+		return nil
+	}
+	cfg, err := r.OpenDestination(ws, d)
+	if err != nil {
+		return nil
+	}
+	d.Config = cfg
+	opened, err := json.Marshal(d)
+	if err != nil || !bytes.Equal(canonicalJSON(opened), canonicalJSON(plain)) {
+		return nil
+	}
+	return stored
+}
+
 // sealedUnlessSame returns the body to store for a destination the config
-// file declares (plain): the stored body when it holds the same definition
-// with the same secrets (so that a restart changes nothing, and no
-// running sender is restarted), else the plain body sealed anew.
+// file declares (plain): the stored body when it is the same (see
+// StoredIfSame), else the plain body sealed anew.
 func (r *Registry) sealedUnlessSame(ws string, plain, stored json.RawMessage) (json.RawMessage, error) {
-	if stored != nil {
-		var d delivery.Definition
-		if json.Unmarshal(stored, &d) == nil {
-			if cfg, err := r.OpenDestination(ws, d); err == nil {
-				d.Config = cfg
-				if opened, err := json.Marshal(d); err == nil && bytes.Equal(canonicalJSON(opened), canonicalJSON(plain)) {
-					return stored, nil
-				}
-			}
-		}
+	if same := r.StoredIfSame(ws, plain, stored); same != nil {
+		return same, nil
 	}
 	return r.SealDestination(ws, plain)
 }
