@@ -10,11 +10,6 @@ import (
 // name) → granted. A purpose not in the set has no recorded consent.
 type Consent map[string]bool
 
-// ProfileConsentName is the computed value under which the compute engine
-// keeps a profile's current consent: the categoryPreferences of the latest
-// event (by timestamp) that carried any.
-const ProfileConsentName = "consent"
-
 // eventConsent reads Segment's context.consent.categoryPreferences from an
 // event's JSON (nil when absent).
 func eventConsent(raw []byte) Consent {

@@ -63,8 +63,8 @@ type receiver struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	answer func(body []byte) (int, http.Header) // nil: 200
-	got    []string                              // messageIds accepted, in order
-	ids    map[string]int                        // webhook-id → times accepted
+	got    []string                             // messageIds accepted, in order
+	ids    map[string]int                       // webhook-id → times accepted
 	calls  atomic.Int64
 }
 
@@ -463,6 +463,29 @@ func TestOutboxFeed(t *testing.T) {
 		got := f.rcv.received()
 		if got[0] != "identify orders=1" || !strings.HasSuffix(got[1], "Audience Entered") {
 			t.Errorf("received %q: want u1's trait change then its entry (u2 gave no consent)", got)
+		}
+	})
+}
+
+// TestSuppressAll: members of a workspace-wide suppression list receive
+// nothing from any destination, even a strictly necessary one.
+func TestSuppressAll(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		if _, err := st.PutDefinition(context.Background(), store.Definition{
+			Workspace: "acme", Kind: store.DefinitionAudience, Name: "complained", Origin: "api",
+			Body: json.RawMessage(`{"name":"complained","condition":"events.performed(\"Complaint Filed\", 7)","suppression":true,"suppress_all":true}`),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		f := setup(t, st, webhookDef, false)
+		f.send(t, track("c1", "Complaint Filed", ""), `{"type":"track","userId":"u2","messageId":"c2","event":"Viewed"}`)
+		f.fold(t)
+		f.send(t, track("m1", "Viewed", ""), `{"type":"track","userId":"u2","messageId":"m2","event":"Viewed"}`)
+		waitFor(t, "the cursor to pass the page", func() bool { return f.cursor(t).Log >= 4 })
+		got := f.rcv.received()
+		if slices.Contains(got, "m1Viewed") || !slices.Contains(got, "m2Viewed") {
+			t.Errorf("received %q: want u2's events and none of u1's after the complaint", got)
 		}
 	})
 }

@@ -22,6 +22,7 @@ package delivery
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -70,8 +71,9 @@ type Engine struct {
 	o Options
 	m *metrics
 
-	mu      sync.Mutex
-	workers map[string]*worker // workspace/name → running worker
+	mu       sync.Mutex
+	workers  map[string]*worker  // workspace/name → running worker
+	suppress map[string][]string // workspace → its suppress_all audiences
 }
 
 // New returns an Engine.
@@ -97,7 +99,7 @@ func New(o Options) *Engine {
 	if o.Owner == "" {
 		o.Owner = "kith"
 	}
-	return &Engine{o: o, m: newMetrics(o.Metrics), workers: map[string]*worker{}}
+	return &Engine{o: o, m: newMetrics(o.Metrics), workers: map[string]*worker{}, suppress: map[string][]string{}}
 }
 
 // Run delivers to the destinations of the given workspaces until ctx ends,
@@ -134,11 +136,24 @@ func (e *Engine) watch(ctx context.Context, ws string) {
 			continue
 		}
 		want := map[string]string{}
+		var suppress []string
 		for _, d := range defs {
-			if d.Kind == store.DefinitionDestination {
+			switch d.Kind {
+			case store.DefinitionDestination:
 				want[d.Name] = string(d.Body)
+			case store.DefinitionAudience:
+				var a struct {
+					Suppression bool `json:"suppression"`
+					SuppressAll bool `json:"suppress_all"`
+				}
+				if json.Unmarshal(d.Body, &a) == nil && a.Suppression && a.SuppressAll {
+					suppress = append(suppress, d.Name)
+				}
 			}
 		}
+		e.mu.Lock()
+		e.suppress[ws] = suppress
+		e.mu.Unlock()
 		for _, name := range slices.Sorted(maps.Keys(run)) {
 			if r := run[name]; want[name] != r.body {
 				r.cancel()
@@ -200,13 +215,23 @@ func (e *Engine) worker(ws string, body []byte) (*worker, error) {
 	return w, nil
 }
 
+// suppressAll returns a workspace's workspace-wide suppression lists:
+// their members receive nothing from any destination.
+func (e *Engine) suppressAll(ws string) []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.suppress[ws]
+}
+
 // LastError returns the last send error of a destination running on this
 // node ("" if none or not running here).
 func (e *Engine) LastError(ws, name string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if w := e.workers[ws+"/"+name]; w != nil {
-		return w.lastErr
+		if msg := w.lastErr.Load(); msg != nil {
+			return *msg
+		}
 	}
 	return ""
 }
@@ -222,7 +247,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kith_delivery_total",
-			Help: "Deliveries by destination and outcome: delivered, retried (an attempt failed and will be retried), dead, filtered_consent.",
+			Help: "Deliveries by destination and outcome: delivered, retried (an attempt failed and will be retried), dead, filtered_consent, suppressed (a member of a workspace-wide suppression list).",
 		}, []string{"workspace", "destination", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kith_delivery_latency_seconds",
