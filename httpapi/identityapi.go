@@ -254,7 +254,7 @@ func (s *Server) handlePutRules(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleDeleteRules(w http.ResponseWriter, r *http.Request) {
 	err := s.st.DeleteDefinition(r.Context(), r.PathValue("workspace"), store.DefinitionIdentity, process.IdentityRulesName)
 	if errors.Is(err, store.ErrNotFound) {
-		writeError(w, http.StatusNotFound, "not_found", "no identity rules were set through the API")
+		writeError(w, http.StatusNotFound, "no_api_rules", "no identity rules were set through the API")
 		return
 	}
 	if err != nil {
