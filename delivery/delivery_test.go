@@ -489,3 +489,32 @@ func TestSuppressAll(t *testing.T) {
 		}
 	})
 }
+
+// TestIDSync: a destination with id_sync gets the profile's identifiers of
+// that type in context.externalIds — the last one only with mode "last".
+func TestIDSync(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		def := strings.Replace(webhookDef, `"strictly_necessary":true`, `"strictly_necessary":true,"id_sync":{"type":"email","mode":"last"}`, 1)
+		f := setup(t, st, def, false)
+		var bodies []string
+		var mu sync.Mutex
+		f.rcv.script(func(body []byte) (int, http.Header) {
+			mu.Lock()
+			bodies = append(bodies, string(body))
+			mu.Unlock()
+			return 200, nil
+		})
+		f.send(t, `{"type":"identify","userId":"u1","traits":{"email":"old@example.com"}}`)
+		f.send(t, `{"type":"identify","userId":"u1","traits":{"email":"new@example.com"}}`)
+		f.fold(t)
+		f.send(t, track("m1", "A", ""))
+		waitFor(t, "the delivery", func() bool { return len(f.rcv.received()) == 1 })
+		mu.Lock()
+		defer mu.Unlock()
+		last := bodies[len(bodies)-1]
+		if !strings.Contains(last, `"externalIds":[{"collection":"users","encoding":"none","id":"new@example.com","type":"email"}]`) {
+			t.Errorf("body %s: want the last email in context.externalIds", last)
+		}
+	})
+}

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/kithcdp/kith/store"
 )
 
 // mapPayload shapes a Segment event by a destination's mapping: each
@@ -54,4 +56,30 @@ func put(m map[string]any, segs []string, v any) {
 		m = next
 	}
 	m[segs[len(segs)-1]] = v
+}
+
+// withExternalIDs adds synced identifiers to a payload's
+// context.externalIds, in Segment's shape ({id, type, collection,
+// encoding}), after those it carries. A payload that is not an object is
+// left as it is.
+func withExternalIDs(payload json.RawMessage, ids []store.Identifier) json.RawMessage {
+	var ev map[string]any
+	if json.Unmarshal(payload, &ev) != nil || ev == nil {
+		return payload
+	}
+	ctx, _ := ev["context"].(map[string]any)
+	if ctx == nil {
+		ctx = map[string]any{}
+		ev["context"] = ctx
+	}
+	list, _ := ctx["externalIds"].([]any)
+	for _, id := range ids {
+		list = append(list, map[string]any{"id": id.Value, "type": id.Type, "collection": "users", "encoding": "none"})
+	}
+	ctx["externalIds"] = list
+	out, err := json.Marshal(ev)
+	if err != nil {
+		return payload
+	}
+	return out
 }

@@ -303,6 +303,9 @@ func (w *worker) item(ctx context.Context, kind string, position int64, p store.
 			return item{}, fmt.Errorf("identifiers of profile %d: %w", p, err)
 		}
 		d.Identifiers = syncIDs(w.def.IDSync, held)
+		if w.def.IDSync != nil && len(d.Identifiers) > 0 {
+			d.Payload = withExternalIDs(d.Payload, d.Identifiers)
+		}
 	}
 	return item{d: d}, nil
 }
