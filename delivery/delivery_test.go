@@ -508,13 +508,23 @@ func TestIDSync(t *testing.T) {
 		f.send(t, `{"type":"identify","userId":"u1","traits":{"email":"old@example.com"}}`)
 		f.send(t, `{"type":"identify","userId":"u1","traits":{"email":"new@example.com"}}`)
 		f.fold(t)
-		f.send(t, track("m1", "A", ""))
+		f.send(t, track("m1", "A", `,"originalTimestamp":"2026-01-01T00:00:00Z","sentAt":"2026-01-01T00:00:01Z"`))
 		waitFor(t, "the delivery", func() bool { return len(f.rcv.received()) == 1 })
 		mu.Lock()
 		defer mu.Unlock()
 		last := bodies[len(bodies)-1]
 		if !strings.Contains(last, `"externalIds":[{"collection":"users","encoding":"none","id":"new@example.com","type":"email"}]`) {
 			t.Errorf("body %s: want the last email in context.externalIds", last)
+		}
+		// A log event goes out with its messageId, corrected timestamp and
+		// receivedAt, without what the timestamp was corrected from.
+		for _, want := range []string{`"messageId":"m1"`, `"receivedAt":"`, `"timestamp":"`} {
+			if !strings.Contains(last, want) {
+				t.Errorf("body %s: want %s", last, want)
+			}
+		}
+		if strings.Contains(last, "originalTimestamp") || strings.Contains(last, "sentAt") {
+			t.Errorf("body %s: originalTimestamp and sentAt should be left out", last)
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kithcdp/kith/store"
 )
@@ -80,6 +81,30 @@ func withExternalIDs(payload json.RawMessage, ids []store.Identifier) json.RawMe
 	out, err := json.Marshal(ev)
 	if err != nil {
 		return payload
+	}
+	return out
+}
+
+// logged is the Segment event a destination receives for an event of the
+// log: the event as received, with the messageId Kith gave it when it came
+// without one, the corrected timestamp (so originalTimestamp and sentAt,
+// from which it was corrected, are left out: a receiver that corrects clock
+// skew again would shift it), and receivedAt.
+func logged(ev *store.Event) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(ev.Raw, &m) != nil || m == nil {
+		return ev.Raw
+	}
+	str := func(s string) json.RawMessage { b, _ := json.Marshal(s); return b }
+	m["messageId"] = str(ev.MessageID)
+	m["timestamp"] = str(ev.Timestamp.UTC().Format(time.RFC3339Nano))
+	m["receivedAt"] = str(ev.ReceivedAt.UTC().Format(time.RFC3339Nano))
+	delete(m, "originalTimestamp")
+	delete(m, "sentAt")
+	delete(m, "writeKey")
+	out, err := json.Marshal(m)
+	if err != nil {
+		return ev.Raw
 	}
 	return out
 }

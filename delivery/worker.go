@@ -193,7 +193,7 @@ func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, er
 		if err != nil {
 			return nil, err
 		}
-		it, err := w.item(ctx, destination.KindEvent, ev.Position, p, "", ev.Raw, ev.ReceivedAt)
+		it, err := w.item(ctx, destination.KindEvent, ev.Position, p, "", logged(ev), ev.ReceivedAt)
 		if err != nil {
 			return nil, err
 		}
