@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kithcdp/kith/audience"
@@ -53,7 +52,7 @@ func (s *Server) computeRoutes() {
 		s.handle("GET "+ws+k.path, route, s.scoped("debug", s.handleDefinitions(k.kind)))
 		s.handle("GET "+ws+k.path+"/{name}", route, s.scoped("debug", s.handleDefinition(k.kind)))
 		s.handle("PUT "+ws+k.path+"/{name}", route, s.scoped("admin", s.handlePutDefinition(k.kind)))
-		s.handle("DELETE "+ws+k.path+"/{name}", route, s.scoped("admin", s.handleDeleteDefinition(k.kind)))
+		s.handle("DELETE "+ws+k.path+"/{name}", route, s.scoped("admin", s.handleDeleteDefinition(k.kind, checkSet)))
 	}
 	s.handle("POST "+ws+"audiences/preview", "audience_preview", s.scoped("profiles:read", s.handlePreview))
 	s.handle("GET "+ws+"audiences/overlap", "audience_insights", s.scoped("profiles:read", s.handleOverlap))
@@ -63,14 +62,6 @@ func (s *Server) computeRoutes() {
 	s.handle("GET "+ws+"audiences/{name}/lift", "audience_insights", s.scoped("profiles:read", s.audience(s.handleLift)))
 	s.handle("GET "+ws+"outbox", "outbox", s.scoped("debug", s.handleOutbox))
 }
-
-// maxDefinitionBytes bounds a definition's body (as package trait does).
-const maxDefinitionBytes = 64 << 10
-
-// definitionsMu serializes the check-then-store of definition changes on
-// this node, so that two changes made at once are not each checked
-// against a set without the other.
-var definitionsMu sync.Mutex
 
 // definitionView is how the admin API shows a stored definition.
 type definitionView struct {
@@ -107,43 +98,10 @@ func (s *Server) viewDefinition(ctx context.Context, d store.Definition) (defini
 	return v, nil
 }
 
-// kindNames names the kinds in messages and codes.
-var kindNames = map[string]string{store.DefinitionTrait: "computed trait", store.DefinitionAudience: "audience"}
-
-// findDefinition returns the stored definition of a kind and name among
-// defs, or nil.
-func findDefinition(defs []store.Definition, kind, name string) *store.Definition {
-	i := slices.IndexFunc(defs, func(d store.Definition) bool { return d.Kind == kind && d.Name == name })
-	if i < 0 {
-		return nil
-	}
-	return &defs[i]
-}
-
-func notFound(w http.ResponseWriter, kind, name string) {
-	code := "computed_trait_not_found"
-	if kind == store.DefinitionAudience {
-		code = "audience_not_found"
-	}
-	writeError(w, http.StatusNotFound, code, fmt.Sprintf("no %s %q in this workspace", kindNames[kind], name))
-}
-
 func (s *Server) handleDefinitions(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		limit, err := intParam(r.URL.Query().Get("limit"), 100, 1, 1000, "limit")
-		if err != nil {
-			writeError(w, http.StatusBadRequest, "invalid_limit", err.Error())
-			return
-		}
-		defs, err := s.st.Definitions(r.Context(), r.PathValue("workspace"))
-		if err != nil {
-			s.storeError(w, "read definitions", err)
-			return
-		}
-		defs = slices.DeleteFunc(defs, func(d store.Definition) bool { return d.Kind != kind })
-		page, next, ok := pageAfter(defs, r.URL.Query().Get("next"), limit, func(d store.Definition) string { return d.Name })
+		page, next, ok := s.definitionPage(w, r, kind)
 		if !ok {
-			writeError(w, http.StatusBadRequest, "invalid_cursor", "next must be the next of an earlier page")
 			return
 		}
 		data := make([]definitionView, 0, len(page))
@@ -162,16 +120,21 @@ func (s *Server) handleDefinitions(kind string) http.HandlerFunc {
 // page0 is a page of a list API: {"data": [...], "next": "..."}.
 func page0[T any](data []T, next string) page[T] { return page[T]{Data: data, Next: next} }
 
+// trimPage cuts items, read with a limit of limit+1, to limit and returns
+// the next page's cursor: the key of the last item kept when more follow,
+// else "".
+func trimPage[T any](items []T, limit int, key func(T) int64) ([]T, string) {
+	if len(items) <= limit {
+		return items, ""
+	}
+	items = items[:limit]
+	return items, strconv.FormatInt(key(items[limit-1]), 10)
+}
+
 func (s *Server) handleDefinition(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		defs, err := s.st.Definitions(r.Context(), r.PathValue("workspace"))
-		if err != nil {
-			s.storeError(w, "read definitions", err)
-			return
-		}
-		d := findDefinition(defs, kind, r.PathValue("name"))
-		if d == nil {
-			notFound(w, kind, r.PathValue("name"))
+		d, ok := s.pathDefinition(w, r, kind)
+		if !ok {
 			return
 		}
 		v, err := s.viewDefinition(r.Context(), *d)
@@ -181,55 +144,6 @@ func (s *Server) handleDefinition(kind string) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, v)
 	}
-}
-
-// invalidDefinition answers 400 invalid_definition with the problems.
-func invalidDefinition(w http.ResponseWriter, msg string, problems []config.DefinitionProblem) {
-	if problems == nil {
-		problems = []config.DefinitionProblem{}
-	}
-	writeJSON(w, http.StatusBadRequest, struct {
-		Error    apiError                   `json:"error"`
-		Problems []config.DefinitionProblem `json:"problems"`
-	}{apiError{Code: "invalid_definition", Message: msg}, problems})
-}
-
-// readDefinition reads a definition body of at most maxDefinitionBytes
-// and sets its name to the path's when it has none. It answers the
-// request itself when the body is not a JSON object or names another
-// definition.
-func readDefinition(w http.ResponseWriter, r *http.Request, name string) ([]byte, bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDefinitionBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", fmt.Sprintf("a definition is at most %d bytes", maxDefinitionBytes))
-			return nil, false
-		}
-		writeError(w, http.StatusBadRequest, "invalid_body", "could not read the body")
-		return nil, false
-	}
-	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(body, &obj); err != nil || obj == nil {
-		msg := "the body must be a JSON object: the definition"
-		if err != nil {
-			msg += " (" + err.Error() + ")"
-		}
-		writeError(w, http.StatusBadRequest, "invalid_json", msg)
-		return nil, false
-	}
-	raw, has := obj["name"]
-	if !has {
-		obj["name"], _ = json.Marshal(name)
-		body, _ = json.Marshal(obj)
-		return body, true
-	}
-	var got string
-	if json.Unmarshal(raw, &got) != nil || got != name {
-		writeError(w, http.StatusBadRequest, "name_mismatch", fmt.Sprintf("the body's name %s is not the name in the path, %q: leave it out or make them equal", raw, name))
-		return nil, false
-	}
-	return body, true
 }
 
 // parseDefinition parses a body as a definition of kind and returns it as
@@ -272,10 +186,6 @@ func checkSet(w http.ResponseWriter, defs []store.Definition, change store.Defin
 	return true
 }
 
-func managedByConfig(w http.ResponseWriter, d *store.Definition) {
-	writeError(w, http.StatusConflict, "managed_by_config", fmt.Sprintf("%s %q is declared in the config file: change it there (and restart)", kindNames[d.Kind], d.Name))
-}
-
 func (s *Server) handlePutDefinition(kind string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		ws, name := r.PathValue("workspace"), r.PathValue("name")
@@ -288,71 +198,21 @@ func (s *Server) handlePutDefinition(kind string) http.HandlerFunc {
 			invalidDefinition(w, "the definition is not valid", config.DefinitionProblems(err))
 			return
 		}
-		definitionsMu.Lock()
-		defer definitionsMu.Unlock()
-		defs, err := s.st.Definitions(r.Context(), ws)
-		if err != nil {
-			s.storeError(w, "read definitions", err)
-			return
-		}
-		if old := findDefinition(defs, kind, name); old != nil && old.Origin == "config" {
-			managedByConfig(w, old)
-			return
-		}
-		change := store.Definition{Workspace: ws, Kind: kind, Name: name, Body: canonical, Origin: "api"}
-		if !checkSet(w, defs, change) {
-			return
-		}
-		stored, err := s.st.PutDefinition(r.Context(), change)
-		if err != nil {
-			s.storeError(w, "store the definition", err)
-			return
-		}
-		v, err := s.viewDefinition(r.Context(), stored)
-		if err != nil {
-			s.storeError(w, "read the definition", err)
-			return
-		}
-		status := http.StatusOK
-		if findDefinition(defs, kind, name) == nil {
-			status = http.StatusCreated
-		}
-		writeJSON(w, status, v)
+		s.putDefinition(w, r, kind, func(defs []store.Definition, _ *store.Definition) (json.RawMessage, bool) {
+			return canonical, checkSet(w, defs, store.Definition{Workspace: ws, Kind: kind, Name: name, Body: canonical, Origin: "api"})
+		}, s.answerDefinition)
 	}
 }
 
-func (s *Server) handleDeleteDefinition(kind string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		ws, name := r.PathValue("workspace"), r.PathValue("name")
-		definitionsMu.Lock()
-		defer definitionsMu.Unlock()
-		defs, err := s.st.Definitions(r.Context(), ws)
-		if err != nil {
-			s.storeError(w, "read definitions", err)
-			return
-		}
-		old := findDefinition(defs, kind, name)
-		switch {
-		case old == nil:
-			notFound(w, kind, name)
-			return
-		case old.Origin == "config":
-			managedByConfig(w, old)
-			return
-		}
-		if !checkSet(w, defs, store.Definition{Workspace: ws, Kind: kind, Name: name}) {
-			return
-		}
-		if err := s.st.DeleteDefinition(r.Context(), ws, kind, name); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				notFound(w, kind, name)
-				return
-			}
-			s.storeError(w, "delete the definition", err)
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+// answerDefinition answers a computed trait's or audience's view with
+// status.
+func (s *Server) answerDefinition(w http.ResponseWriter, r *http.Request, status int, d store.Definition) {
+	v, err := s.viewDefinition(r.Context(), d)
+	if err != nil {
+		s.storeError(w, "read the definition", err)
+		return
 	}
+	writeJSON(w, status, v)
 }
 
 // memberView is a member of an audience (or a profile of a preview's
@@ -468,18 +328,11 @@ func (a *audienceRequest) entity() string {
 // audience resolves the path's audience among the stored definitions.
 func (s *Server) audience(h func(http.ResponseWriter, *http.Request, *audienceRequest)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ws, name := r.PathValue("workspace"), r.PathValue("name")
-		defs, err := s.st.Definitions(r.Context(), ws)
-		if err != nil {
-			s.storeError(w, "read definitions", err)
+		d, ok := s.pathDefinition(w, r, store.DefinitionAudience)
+		if !ok {
 			return
 		}
-		d := findDefinition(defs, store.DefinitionAudience, name)
-		if d == nil {
-			notFound(w, store.DefinitionAudience, name)
-			return
-		}
-		h(w, r, &audienceRequest{ws: ws, def: *d})
+		h(w, r, &audienceRequest{ws: r.PathValue("workspace"), def: *d})
 	}
 }
 
@@ -499,11 +352,7 @@ func (s *Server) handleMembers(w http.ResponseWriter, r *http.Request, a *audien
 		s.storeError(w, "read members", err)
 		return
 	}
-	next := ""
-	if len(ids) > limit {
-		ids = ids[:limit]
-		next = strconv.FormatInt(int64(ids[len(ids)-1]), 10)
-	}
+	ids, next := trimPage(ids, limit, func(p store.ProfileID) int64 { return int64(p) })
 	data := make([]memberView, 0, len(ids))
 	for _, p := range ids {
 		m := memberView{KithID: int64(p)}
@@ -566,11 +415,7 @@ func (s *Server) handleAudienceHistory(w http.ResponseWriter, r *http.Request, a
 		s.storeError(w, "read audience history", err)
 		return
 	}
-	next := ""
-	if len(hist) > limit {
-		hist = hist[:limit]
-		next = strconv.FormatInt(hist[len(hist)-1].Seq, 10)
-	}
+	hist, next := trimPage(hist, limit, func(h store.AudienceChangeEntry) int64 { return h.Seq })
 	data := make([]audienceChangeView, len(hist))
 	for i, h := range hist {
 		data[i] = audienceChangeView{Seq: h.Seq, KithID: int64(h.Profile), Entered: h.Entered, Reason: h.Reason, At: h.At, Position: h.Position}
@@ -724,11 +569,7 @@ func (s *Server) handleOutbox(w http.ResponseWriter, r *http.Request) {
 		s.storeError(w, "read the outbox", err)
 		return
 	}
-	next := ""
-	if len(entries) > limit {
-		entries = entries[:limit]
-		next = strconv.FormatInt(entries[len(entries)-1].ID, 10)
-	}
+	entries, next := trimPage(entries, limit, func(e store.OutboxEntry) int64 { return e.ID })
 	data := make([]outboxView, len(entries))
 	for i, e := range entries {
 		data[i] = outboxView{ID: e.ID, Kind: e.Kind, KithID: int64(e.Profile), Position: e.Position, Key: e.Key, Payload: e.Payload, At: e.At}

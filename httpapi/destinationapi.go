@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,7 +48,7 @@ func (s *Server) destinationRoutes() {
 	s.handle("GET "+base, "destinations", s.scoped("debug", s.handleDestinations))
 	s.handle("GET "+one, "destinations", s.scoped("debug", s.destination(s.handleDestination)))
 	s.handle("PUT "+one, "destinations", s.scoped("admin", s.handlePutDestination))
-	s.handle("DELETE "+one, "destinations", s.scoped("admin", s.handleDeleteDestination))
+	s.handle("DELETE "+one, "destinations", s.scoped("admin", s.handleDeleteDefinition(store.DefinitionDestination, nil)))
 	s.handle("POST "+one+"/pause", "destination_status", s.scoped("admin", s.destination(s.handleDestinationStatus(store.DestinationPaused))))
 	s.handle("POST "+one+"/resume", "destination_status", s.scoped("admin", s.destination(s.handleDestinationStatus(store.DestinationActive))))
 	s.handle("GET "+one+"/dead-letters", "dead_letters", s.scoped("debug", s.destination(s.handleDeadLetters)))
@@ -132,25 +131,14 @@ type destinationRequest struct {
 // when the workspace defines none of that name).
 func (s *Server) destination(h func(http.ResponseWriter, *http.Request, *destinationRequest)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ws, name := r.PathValue("workspace"), r.PathValue("name")
-		defs, err := s.st.Definitions(r.Context(), ws)
-		if err != nil {
-			s.storeError(w, "read destinations", err)
+		d, ok := s.pathDefinition(w, r, store.DefinitionDestination)
+		if !ok {
 			return
 		}
-		d := findDefinition(defs, store.DefinitionDestination, name)
-		if d == nil {
-			destinationNotFound(w, name)
-			return
-		}
-		dr := &destinationRequest{ws: ws, def: *d}
+		dr := &destinationRequest{ws: r.PathValue("workspace"), def: *d}
 		_ = json.Unmarshal(d.Body, &dr.dest) // stored by this API or the config loader, both checked
 		h(w, r, dr)
 	}
-}
-
-func destinationNotFound(w http.ResponseWriter, name string) {
-	writeError(w, http.StatusNotFound, "destination_not_found", fmt.Sprintf("no destination %q in this workspace", name))
 }
 
 // viewDestination builds a destination's view; cur is its cursor row (nil
@@ -239,20 +227,8 @@ func (s *Server) consentOf(ws string) consentView {
 
 func (s *Server) handleDestinations(w http.ResponseWriter, r *http.Request) {
 	ws := r.PathValue("workspace")
-	limit, err := intParam(r.URL.Query().Get("limit"), 100, 1, 1000, "limit")
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_limit", err.Error())
-		return
-	}
-	defs, err := s.st.Definitions(r.Context(), ws)
-	if err != nil {
-		s.storeError(w, "read destinations", err)
-		return
-	}
-	defs = slices.DeleteFunc(defs, func(d store.Definition) bool { return d.Kind != store.DefinitionDestination })
-	pg, next, ok := pageAfter(defs, r.URL.Query().Get("next"), limit, func(d store.Definition) string { return d.Name })
+	pg, next, ok := s.definitionPage(w, r, store.DefinitionDestination)
 	if !ok {
-		writeError(w, http.StatusBadRequest, "invalid_cursor", "next must be the next of an earlier page")
 		return
 	}
 	curs, err := s.st.Deliveries(r.Context(), ws)
@@ -304,10 +280,6 @@ func (s *Server) handleDestination(w http.ResponseWriter, r *http.Request, dr *d
 	s.answerDestination(w, r, http.StatusOK, dr.def)
 }
 
-func destinationManagedByConfig(w http.ResponseWriter, name string) {
-	writeError(w, http.StatusConflict, "managed_by_config", fmt.Sprintf("destination %q is declared in the config file: change it there (and restart)", name))
-}
-
 // handlePutDestination creates or replaces a destination. The body is a
 // delivery.Definition; a secret given as its redacted form ("…" and the
 // fingerprint a GET showed) keeps the stored secret. The definition is
@@ -319,17 +291,18 @@ func (s *Server) handlePutDestination(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	definitionsMu.Lock()
-	defer definitionsMu.Unlock()
-	defs, err := s.st.Definitions(r.Context(), ws)
-	if err != nil {
-		s.storeError(w, "read destinations", err)
-		return
-	}
-	old := findDefinition(defs, store.DefinitionDestination, name)
-	if old != nil && old.Origin == "config" {
-		destinationManagedByConfig(w, name)
-		return
+	s.putDefinition(w, r, store.DefinitionDestination, func(_ []store.Definition, old *store.Definition) (json.RawMessage, bool) {
+		return s.sealDestination(w, ws, name, body, old)
+	}, s.answerDestination)
+}
+
+// sealDestination checks a destination's definition and returns it with
+// its secrets sealed, to be stored in place of old (nil when new). It
+// answers the request itself when the definition is not valid.
+func (s *Server) sealDestination(w http.ResponseWriter, ws, name string, body []byte, old *store.Definition) (json.RawMessage, bool) {
+	badConfig := func(err error) {
+		invalidDefinition(w, "the definition is not valid", []config.DefinitionProblem{{
+			Kind: store.DefinitionDestination, Name: name, Field: "config", Code: "invalid_definition", Message: err.Error()}})
 	}
 	// Redacted secrets sent back stand for the stored ones.
 	var obj map[string]json.RawMessage
@@ -346,9 +319,8 @@ func (s *Server) handlePutDestination(w http.ResponseWriter, r *http.Request) {
 		}
 		plain, err := s.reg.Secrets().Resolve(secret.Scope(ws, name), typ, cfg, oldCfg)
 		if err != nil {
-			invalidDefinition(w, "the definition is not valid", []config.DefinitionProblem{{
-				Kind: store.DefinitionDestination, Name: name, Field: "config", Code: "invalid_definition", Message: err.Error()}})
-			return
+			badConfig(err)
+			return nil, false
 		}
 		obj["config"] = plain
 		body, _ = json.Marshal(obj)
@@ -356,7 +328,7 @@ func (s *Server) handlePutDestination(w http.ResponseWriter, r *http.Request) {
 	_, canonical, err := config.ParseDestination(body)
 	if err != nil {
 		invalidDefinition(w, "the definition is not valid", config.DestinationProblems(name, err))
-		return
+		return nil, false
 	}
 	// The same definition and secrets put again change nothing.
 	var sealed json.RawMessage
@@ -365,51 +337,11 @@ func (s *Server) handlePutDestination(w http.ResponseWriter, r *http.Request) {
 	}
 	if sealed == nil {
 		if sealed, err = s.reg.SealDestination(ws, canonical); err != nil {
-			invalidDefinition(w, "the definition is not valid", []config.DefinitionProblem{{
-				Kind: store.DefinitionDestination, Name: name, Field: "config", Code: "invalid_definition", Message: err.Error()}})
-			return
+			badConfig(err)
+			return nil, false
 		}
 	}
-	change := store.Definition{Workspace: ws, Kind: store.DefinitionDestination, Name: name, Body: sealed, Origin: "api"}
-	stored, err := s.st.PutDefinition(r.Context(), change)
-	if err != nil {
-		s.storeError(w, "store the destination", err)
-		return
-	}
-	status := http.StatusOK
-	if old == nil {
-		status = http.StatusCreated
-	}
-	s.answerDestination(w, r, status, stored)
-}
-
-func (s *Server) handleDeleteDestination(w http.ResponseWriter, r *http.Request) {
-	ws, name := r.PathValue("workspace"), r.PathValue("name")
-	definitionsMu.Lock()
-	defer definitionsMu.Unlock()
-	defs, err := s.st.Definitions(r.Context(), ws)
-	if err != nil {
-		s.storeError(w, "read destinations", err)
-		return
-	}
-	old := findDefinition(defs, store.DefinitionDestination, name)
-	switch {
-	case old == nil:
-		destinationNotFound(w, name)
-		return
-	case old.Origin == "config":
-		destinationManagedByConfig(w, name)
-		return
-	}
-	if err := s.st.DeleteDefinition(r.Context(), ws, store.DefinitionDestination, name); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			destinationNotFound(w, name)
-			return
-		}
-		s.storeError(w, "delete the destination", err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
+	return sealed, true
 }
 
 // handleDestinationStatus pauses a destination, or resumes it (which also
