@@ -78,3 +78,30 @@ func (e *Error) Error() string {
 	}
 	return e.Msg
 }
+
+// Duration is a time.Duration read from JSON as a Go duration string
+// ("5s", "1m30s") or a number of seconds: the timeouts of destination
+// configurations.
+type Duration time.Duration
+
+// UnmarshalJSON reads "5s" or 5.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration like \"5s\"", s)
+		}
+		*d = Duration(v)
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(b, &f); err != nil {
+		return fmt.Errorf("%s is neither a duration like \"5s\" nor a number of seconds", b)
+	}
+	if f < 0 || f > 1e6 {
+		return fmt.Errorf("%s seconds is out of range", b)
+	}
+	*d = Duration(f * float64(time.Second))
+	return nil
+}

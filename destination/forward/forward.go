@@ -63,12 +63,12 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -88,44 +88,18 @@ const (
 
 // Config is a forward destination's configuration, as JSON.
 type Config struct {
-	URL       string   `json:"url"`
-	WriteKey  string   `json:"write_key"`
-	Batch     int      `json:"batch,omitempty"`
-	Gzip      bool     `json:"gzip,omitempty"`
-	Timeout   Duration `json:"timeout,omitempty"`
-	AllowHTTP bool     `json:"allow_http,omitempty"`
-}
-
-// Duration is a time.Duration read from JSON as a Go duration string
-// ("5s") or a number of seconds.
-type Duration time.Duration
-
-// UnmarshalJSON reads "5s" or 5.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration like \"5s\"", s)
-		}
-		*d = Duration(v)
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("%s is neither a duration like \"5s\" nor a number of seconds", b)
-	}
-	if f < 0 || f > 1e6 {
-		return fmt.Errorf("%s seconds is out of range", b)
-	}
-	*d = Duration(f * float64(time.Second))
-	return nil
+	URL       string               `json:"url"`
+	WriteKey  string               `json:"write_key"`
+	Batch     int                  `json:"batch,omitempty"`
+	Gzip      bool                 `json:"gzip,omitempty"`
+	Timeout   destination.Duration `json:"timeout,omitempty"`
+	AllowHTTP bool                 `json:"allow_http,omitempty"`
 }
 
 // Sender forwards to one Tracking API. It implements destination.Sender.
 type Sender struct {
 	endpoint string
-	writeKey string
+	header   http.Header
 	batch    int
 	gzip     bool
 	timeout  time.Duration
@@ -147,9 +121,17 @@ func New(cfg json.RawMessage, client *http.Client) (destination.Sender, error) {
 	if client == nil {
 		client = egress.New(egress.Options{})
 	}
+	header := http.Header{
+		"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(c.WriteKey+":"))},
+		"Content-Type":  {"application/json"},
+		"User-Agent":    {"Kith-Forward/1"},
+	}
+	if c.Gzip {
+		header.Set("Content-Encoding", "gzip")
+	}
 	return &Sender{
 		endpoint: strings.TrimRight(c.URL, "/") + "/v1/batch",
-		writeKey: c.WriteKey, batch: c.Batch, gzip: c.Gzip,
+		header:   header, batch: c.Batch, gzip: c.Gzip,
 		timeout: time.Duration(c.Timeout), client: client, now: time.Now,
 	}, nil
 }
@@ -187,23 +169,9 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 }
 
 func checkURL(s string, allowHTTP bool) error {
-	if s == "" {
-		return errors.New("missing")
-	}
-	u, err := url.Parse(s)
+	u, err := egress.CheckURL(s, allowHTTP, "the write key would travel in clear text")
 	if err != nil {
-		return fmt.Errorf("%q is not a URL", s)
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && allowHTTP:
-	case u.Scheme == "http":
-		return errors.New(`http is not allowed (the write key would travel in clear text); use https, or set "allow_http": true`)
-	default:
-		return fmt.Errorf("scheme %q: want https", u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return errors.New("no host")
+		return err
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
 		return errors.New("the base URL takes no query or fragment")
@@ -320,26 +288,8 @@ func (s *Sender) post(ctx context.Context, events [][]byte) error {
 		s.gzPool.Put(zw)
 		r = &z
 	}
-	if s.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.timeout)
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint, r)
-	if err != nil {
-		return &destination.Error{Permanent: true, Msg: "build request: " + err.Error()}
-	}
-	req.SetBasicAuth(s.writeKey, "")
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "Kith-Forward/1")
-	if s.gzip {
-		req.Header.Set("Content-Encoding", "gzip")
-	}
-	resp, err := s.client.Do(req)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		return egress.Classify(resp, err, now)
-	}
-	return accepted(resp, len(events))
+	return egress.Post(ctx, s.client, s.endpoint, s.header, r, s.timeout,
+		func() time.Time { return now }, func(resp *http.Response) error { return accepted(resp, len(events)) })
 }
 
 // accepted reads a 200 answer: a Kith receiver lists the events it

@@ -83,7 +83,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -107,38 +106,12 @@ const DefaultTolerance = 5 * time.Minute
 
 // Config is a webhook destination's configuration, as JSON.
 type Config struct {
-	URL       string            `json:"url"`
-	AllowHTTP bool              `json:"allow_http,omitempty"`
-	Secrets   []string          `json:"secrets"`
-	Batch     int               `json:"batch,omitempty"`
-	Timeout   Duration          `json:"timeout,omitempty"`
-	Headers   map[string]string `json:"headers,omitempty"`
-}
-
-// Duration is a time.Duration read from JSON as a Go duration string
-// ("5s", "1m30s") or a number of seconds.
-type Duration time.Duration
-
-// UnmarshalJSON reads "5s" or 5.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("%q is not a duration like \"5s\"", s)
-		}
-		*d = Duration(v)
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("%s is neither a duration like \"5s\" nor a number of seconds", b)
-	}
-	if f < 0 || f > 1e6 {
-		return fmt.Errorf("%s seconds is out of range", b)
-	}
-	*d = Duration(f * float64(time.Second))
-	return nil
+	URL       string               `json:"url"`
+	AllowHTTP bool                 `json:"allow_http,omitempty"`
+	Secrets   []string             `json:"secrets"`
+	Batch     int                  `json:"batch,omitempty"`
+	Timeout   destination.Duration `json:"timeout,omitempty"`
+	Headers   map[string]string    `json:"headers,omitempty"`
 }
 
 // Sender is a webhook destination. It implements destination.Sender.
@@ -222,25 +195,8 @@ func ParseConfig(raw json.RawMessage) (Config, error) {
 }
 
 func checkURL(s string, allowHTTP bool) error {
-	if s == "" {
-		return errors.New("missing")
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return fmt.Errorf("%q is not a URL", s)
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && allowHTTP:
-	case u.Scheme == "http":
-		return errors.New(`http is not allowed (signed webhooks still travel in clear text); use https, or set "allow_http": true`)
-	default:
-		return fmt.Errorf("scheme %q: want https", u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return errors.New("no host")
-	}
-	return nil
+	_, err := egress.CheckURL(s, allowHTTP, "signed webhooks still travel in clear text")
+	return err
 }
 
 // Headers a configuration may not set: the transport's, the body's, and
@@ -319,23 +275,14 @@ func (s *Sender) post(ctx context.Context, ds []destination.Delivery) error {
 	}
 	id := messageID(ds)
 	ts := strconv.FormatInt(s.now().Unix(), 10)
-	if s.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.timeout)
-		defer cancel()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, bytes.NewReader(body))
-	if err != nil {
-		return &destination.Error{Permanent: true, Msg: "build request: " + err.Error()}
-	}
+	header := make(http.Header, len(s.headers)+3)
 	for k, v := range s.headers {
-		req.Header[k] = v
+		header[k] = v
 	}
-	req.Header["Webhook-Id"] = []string{id}
-	req.Header["Webhook-Timestamp"] = []string{ts}
-	req.Header["Webhook-Signature"] = []string{sign(s.keys, id, ts, body)}
-	resp, err := s.client.Do(req)
-	return egress.Classify(resp, err, s.now())
+	header["Webhook-Id"] = []string{id}
+	header["Webhook-Timestamp"] = []string{ts}
+	header["Webhook-Signature"] = []string{sign(s.keys, id, ts, body)}
+	return egress.Post(ctx, s.client, s.url, header, bytes.NewReader(body), s.timeout, s.now, nil)
 }
 
 // body is the request's body: the payload itself for one delivery with
