@@ -81,39 +81,56 @@ type definitionItem struct {
 	keys   map[string]*yaml.Node // key node of each key
 }
 
+// item reads a list item of definitions: a mapping, read into a
+// definitionItem, its fields as JSON values (obj) and as a JSON body. With
+// env, ${NAME} in text values is expanded (as scalar does); check, when
+// not nil, may refuse a field, reporting why. ok is false when the item
+// had a problem, reported.
+func (p *parser) item(n *yaml.Node, path string, env bool, check func(k, v *yaml.Node, fpath string) bool) (it *definitionItem, obj map[string]any, body []byte, ok bool) {
+	if !p.is(n, path, yaml.MappingNode, "a mapping") {
+		return nil, nil, nil, false
+	}
+	it = &definitionItem{path: path, node: n, fields: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}}
+	obj = map[string]any{}
+	ok = true
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if !p.is(k, path, yaml.ScalarNode, "a plain key") {
+			ok = false
+			continue
+		}
+		fpath := join(path, k.Value)
+		if _, dup := obj[k.Value]; dup {
+			p.errorf(k, fpath, "set twice")
+			ok = false
+			continue
+		}
+		if check != nil && !check(k, v, fpath) {
+			ok = false
+			continue
+		}
+		val, good := p.jsonValueOpt(v, fpath, env)
+		ok = ok && good
+		obj[k.Value], it.fields[k.Value], it.keys[k.Value] = val, v, k
+	}
+	if !ok {
+		return nil, nil, nil, false
+	}
+	body, err := json.Marshal(obj)
+	if err != nil {
+		p.errorf(n, path, "cannot be written as JSON: %v", err)
+		return nil, nil, nil, false
+	}
+	return it, obj, body, true
+}
+
 // definitions parses a list of computed_traits (kind store.DefinitionTrait)
 // or audiences.
 func (p *parser) definitions(n *yaml.Node, path, kind string) []*definitionItem {
 	var out []*definitionItem
 	p.list(n, path, func(_ int, n *yaml.Node, path string) {
-		if !p.is(n, path, yaml.MappingNode, "a mapping") {
-			return
-		}
-		it := &definitionItem{path: path, node: n, fields: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}}
-		obj := map[string]any{}
-		ok := true
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if !p.is(k, path, yaml.ScalarNode, "a plain key") {
-				ok = false
-				continue
-			}
-			fpath := join(path, k.Value)
-			if _, dup := obj[k.Value]; dup {
-				p.errorf(k, fpath, "set twice")
-				ok = false
-				continue
-			}
-			val, good := p.jsonValue(v, fpath)
-			ok = ok && good
-			obj[k.Value], it.fields[k.Value], it.keys[k.Value] = val, v, k
-		}
+		it, _, body, ok := p.item(n, path, false, nil)
 		if !ok {
-			return
-		}
-		body, err := json.Marshal(obj)
-		if err != nil {
-			p.errorf(n, path, "cannot be written as JSON: %v", err)
 			return
 		}
 		var perr error
@@ -143,13 +160,8 @@ func (p *parser) definitions(n *yaml.Node, path, kind string) []*definitionItem 
 	return out
 }
 
-// jsonValue converts a YAML node into the value it stands for in JSON.
-func (p *parser) jsonValue(n *yaml.Node, path string) (any, bool) {
-	return p.jsonValueOpt(n, path, false)
-}
-
-// jsonValueOpt is jsonValue that, with env, expands ${NAME} in text values
-// (as scalar does).
+// jsonValueOpt converts a YAML node into the value it stands for in
+// JSON; with env, it expands ${NAME} in text values (as scalar does).
 func (p *parser) jsonValueOpt(n *yaml.Node, path string, env bool) (any, bool) {
 	switch n.Kind {
 	case yaml.MappingNode:

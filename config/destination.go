@@ -186,38 +186,10 @@ func (p *parser) destinations(n *yaml.Node, path, ws string) []store.Definition 
 	var out []store.Definition
 	firstAt := map[string]string{}
 	p.list(n, path, func(_ int, n *yaml.Node, path string) {
-		if !p.is(n, path, yaml.MappingNode, "a mapping") {
-			return
-		}
-		it := &definitionItem{path: path, node: n, fields: map[string]*yaml.Node{}, keys: map[string]*yaml.Node{}}
-		obj := map[string]any{}
-		ok := true
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			if !p.is(k, path, yaml.ScalarNode, "a plain key") {
-				ok = false
-				continue
-			}
-			fpath := join(path, k.Value)
-			if _, dup := obj[k.Value]; dup {
-				p.errorf(k, fpath, "set twice")
-				ok = false
-				continue
-			}
-			if k.Value == "config" && !isNull(v) && !p.is(v, fpath, yaml.MappingNode, "a mapping of the type's settings") {
-				ok = false
-				continue
-			}
-			val, good := p.jsonValueOpt(v, fpath, true)
-			ok = ok && good
-			obj[k.Value], it.fields[k.Value], it.keys[k.Value] = val, v, k
-		}
+		it, obj, body, ok := p.item(n, path, true, func(k, v *yaml.Node, fpath string) bool {
+			return k.Value != "config" || isNull(v) || p.is(v, fpath, yaml.MappingNode, "a mapping of the type's settings")
+		})
 		if !ok {
-			return
-		}
-		body, err := json.Marshal(obj)
-		if err != nil {
-			p.errorf(n, path, "cannot be written as JSON: %v", err)
 			return
 		}
 		name, _ := obj["name"].(string)
