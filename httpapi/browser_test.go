@@ -78,7 +78,7 @@ func TestAnalyticsNextInChromium(t *testing.T) {
 				}
 				sdkDir, pageLib = umd, ""
 			}
-			b := setupWith(t, func(o *httpapi.Options) { o.SDKDir = sdkDir }, reqs.wrap)
+			b := setup(t, withOptions(func(_ *bundle, o *httpapi.Options) { o.SDKDir = sdkDir }), withHandler(reqs.wrap))
 			page := newPageServer(t, "index.html", pageLib)
 			q := url.Values{"mode": {c.mode}, "delivery": {c.delivery}}
 			if c.fromKith {

@@ -9,19 +9,14 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/kithcdp/kith/config"
 	"github.com/kithcdp/kith/httpapi"
 	"github.com/kithcdp/kith/identity"
-	"github.com/kithcdp/kith/ingest"
 	"github.com/kithcdp/kith/process"
 	"github.com/kithcdp/kith/store"
-	"github.com/kithcdp/kith/store/sqlite"
-	"github.com/kithcdp/kith/tenant"
 	analytics "github.com/segmentio/analytics-go/v3"
 )
 
@@ -78,45 +73,30 @@ type computeBundle struct {
 // background and serves previews.
 func computeSetup(t *testing.T, fold bool) *computeBundle {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse([]byte(computeConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, _, err := tenant.Load(ctx, st, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &computeBundle{st: st, clock: &offsetClock{}}
-	gc := store.NewGroupCommitter(st, store.GroupCommitOptions{})
-	o := httpapi.Options{Store: st, Registry: reg, Committer: gc, Limits: ingest.DefaultLimits(), Now: b.clock.now}
-	var wg sync.WaitGroup
-	if fold {
-		rules, err := identity.DefaultRules().Compile()
-		if err != nil {
-			t.Fatal(err)
+	clock := &offsetClock{}
+	b := setup(t, withConfig(computeConfig), withOptions(func(b *bundle, o *httpapi.Options) {
+		o.Now = clock.now
+		if fold {
+			p := process.New(process.Options{
+				Store: b.st, Owner: "test", Rules: defaultRules(t),
+				Wake: b.gc.Committed, Poll: 20 * time.Millisecond, Coalesce: 5 * time.Millisecond,
+				DefinitionsPoll: 50 * time.Millisecond, Now: clock.now, Logger: slog.New(slog.DiscardHandler),
+			})
+			o.Compute = p
+			b.wg.Go(func() { p.Run(b.ctx, []string{"acme"}) })
 		}
-		p := process.New(process.Options{
-			Store: st, Owner: "test", Rules: func(string) (*identity.Compiled, error) { return rules, nil },
-			Wake: gc.Committed, Poll: 20 * time.Millisecond, Coalesce: 5 * time.Millisecond,
-			DefinitionsPoll: 50 * time.Millisecond, Now: b.clock.now, Logger: slog.New(slog.DiscardHandler),
-		})
-		o.Compute = p
-		wg.Go(func() { p.Run(ctx, []string{"acme"}) })
+	}))
+	return &computeBundle{st: b.st, srv: b.srv, clock: clock}
+}
+
+// defaultRules returns the default identity rules, for every workspace.
+func defaultRules(t testing.TB) func(string) (*identity.Compiled, error) {
+	t.Helper()
+	rules, err := identity.DefaultRules().Compile()
+	if err != nil {
+		t.Fatal(err)
 	}
-	b.srv = httptest.NewServer(httpapi.New(o).Handler())
-	t.Cleanup(func() {
-		b.srv.Close()
-		cancel()
-		wg.Wait()
-		gc.Close()
-		st.Close()
-	})
-	return b
+	return func(string) (*identity.Compiled, error) { return rules, nil }
 }
 
 // call sends a request with a Bearer token (if any) and a body (if any).

@@ -18,14 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kithcdp/kith/config"
 	"github.com/kithcdp/kith/delivery"
 	"github.com/kithcdp/kith/destination"
 	"github.com/kithcdp/kith/destination/webhook"
 	"github.com/kithcdp/kith/egress"
 	"github.com/kithcdp/kith/httpapi"
-	"github.com/kithcdp/kith/identity"
-	"github.com/kithcdp/kith/ingest"
 	"github.com/kithcdp/kith/process"
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/store/sqlite"
@@ -87,31 +84,15 @@ type destBundle struct {
 // kith serve --egress-allow=127.0.0.1 does).
 func destSetup(t *testing.T, deliver bool) *destBundle {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	b := &destBundle{dir: t.TempDir()}
-	var err error
-	if b.st, err = sqlite.Open(ctx, b.dir); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse([]byte(destinationConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b.reg, _, err = tenant.Load(ctx, b.st, cfg); err != nil {
-		t.Fatal(err)
-	}
-	gc := store.NewGroupCommitter(b.st, store.GroupCommitOptions{})
-	o := httpapi.Options{Store: b.st, Registry: b.reg, Committer: gc, Limits: ingest.DefaultLimits()}
-	var wg sync.WaitGroup
-	if deliver {
-		rules, err := identity.DefaultRules().Compile()
-		if err != nil {
-			t.Fatal(err)
+	b := setup(t, withConfig(destinationConfig), withOptions(func(b *bundle, o *httpapi.Options) {
+		if !deliver {
+			return
 		}
+		rules := defaultRules(t)
 		quiet := slog.New(slog.DiscardHandler)
 		p := process.New(process.Options{
-			Store: b.st, Owner: "test", Rules: func(string) (*identity.Compiled, error) { return rules, nil },
-			Wake: gc.Committed, Poll: 20 * time.Millisecond, Coalesce: 5 * time.Millisecond,
+			Store: b.st, Owner: "test", Rules: rules,
+			Wake: b.gc.Committed, Poll: 20 * time.Millisecond, Coalesce: 5 * time.Millisecond,
 			DefinitionsPoll: 50 * time.Millisecond, Logger: quiet,
 		})
 		client := egress.New(egress.Options{AllowPrivate: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
@@ -127,24 +108,16 @@ func destSetup(t *testing.T, deliver bool) *destBundle {
 				}
 				return webhook.New(cfg, client)
 			},
-			Rules:           func(string) (*identity.Compiled, error) { return rules, nil },
+			Rules:           rules,
 			Poll:            20 * time.Millisecond,
 			DefinitionsPoll: 50 * time.Millisecond,
 			LeaseTTL:        3 * time.Second,
 		})
 		o.Delivery = e
-		wg.Go(func() { p.Run(ctx, []string{"acme"}) })
-		wg.Go(func() { e.Run(ctx, []string{"acme"}) })
-	}
-	b.srv = httptest.NewServer(httpapi.New(o).Handler())
-	t.Cleanup(func() {
-		b.srv.Close()
-		cancel()
-		wg.Wait()
-		gc.Close()
-		b.st.Close()
-	})
-	return b
+		b.wg.Go(func() { p.Run(b.ctx, []string{"acme"}) })
+		b.wg.Go(func() { e.Run(b.ctx, []string{"acme"}) })
+	}))
+	return &destBundle{st: b.st, reg: b.reg, dir: b.dir, srv: b.srv}
 }
 
 func (b *destBundle) call(t *testing.T, method, path, token, body string) (int, map[string]any) {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,34 +65,82 @@ const (
 // bundle is what setup builds for one test: a real SQLite store behind a
 // real HTTP server.
 type bundle struct {
-	st  store.Store
-	srv *httptest.Server
+	st      store.Store
+	reg     *tenant.Registry
+	gc      *store.GroupCommitter
+	dir     string // the store's
+	srv     *httptest.Server
+	handler http.Handler // the server's, unwrapped
+	// ctx is cancelled, and wg waited for, when the test ends, before the
+	// store is closed: for what an option runs in the background.
+	ctx context.Context
+	wg  sync.WaitGroup
 }
 
-func setup(t testing.TB) *bundle {
+// serverSetup is what setup's options change.
+type serverSetup struct {
+	config string // default testConfig
+	edit   func(b *bundle, o *httpapi.Options)
+	wrap   func(http.Handler) http.Handler
+}
+
+// A setupOption changes the server setup builds.
+type setupOption func(*serverSetup)
+
+// withConfig loads config instead of testConfig.
+func withConfig(config string) setupOption { return func(s *serverSetup) { s.config = config } }
+
+// withOptions changes the server's Options with edit, which may start
+// background work on b.wg with b.ctx.
+func withOptions(edit func(b *bundle, o *httpapi.Options)) setupOption {
+	return func(s *serverSetup) { s.edit = edit }
+}
+
+// withHandler serves the server's handler wrapped by wrap.
+func withHandler(wrap func(http.Handler) http.Handler) setupOption {
+	return func(s *serverSetup) { s.wrap = wrap }
+}
+
+// setup starts a server on a fresh SQLite store loaded with testConfig,
+// or as the options say.
+func setup(t testing.TB, opts ...setupOption) *bundle {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
+	ss := serverSetup{config: testConfig}
+	for _, opt := range opts {
+		opt(&ss)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &bundle{dir: t.TempDir(), ctx: ctx}
+	var err error
+	if b.st, err = sqlite.Open(ctx, b.dir); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(ss.config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(testConfig))
-	if err != nil {
+	if b.reg, _, err = tenant.Load(ctx, b.st, cfg); err != nil {
 		t.Fatal(err)
 	}
-	reg, _, err := tenant.Load(ctx, st, cfg)
-	if err != nil {
-		t.Fatal(err)
+	b.gc = store.NewGroupCommitter(b.st, store.GroupCommitOptions{})
+	o := httpapi.Options{Store: b.st, Registry: b.reg, Committer: b.gc, Limits: ingest.DefaultLimits()}
+	if ss.edit != nil {
+		ss.edit(b, &o)
 	}
-	gc := store.NewGroupCommitter(st, store.GroupCommitOptions{})
-	api := httpapi.New(httpapi.Options{Store: st, Registry: reg, Committer: gc, Limits: ingest.DefaultLimits()})
-	srv := httptest.NewServer(api.Handler())
+	b.handler = httpapi.New(o).Handler()
+	h := b.handler
+	if ss.wrap != nil {
+		h = ss.wrap(h)
+	}
+	b.srv = httptest.NewServer(h)
 	t.Cleanup(func() {
-		srv.Close()
-		gc.Close()
-		st.Close()
+		b.srv.Close()
+		cancel()
+		b.wg.Wait()
+		b.gc.Close()
+		b.st.Close()
 	})
-	return &bundle{st: st, srv: srv}
+	return b
 }
 
 // post sends body to path with the write key as HTTP Basic user (if key != "").

@@ -13,12 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kithcdp/kith/config"
-	"github.com/kithcdp/kith/httpapi"
-	"github.com/kithcdp/kith/ingest"
 	"github.com/kithcdp/kith/store"
-	"github.com/kithcdp/kith/store/sqlite"
-	"github.com/kithcdp/kith/tenant"
 )
 
 // These tests read the Profile API over HTTP from derived state written
@@ -80,30 +75,8 @@ type profileBundle struct {
 //	globex 1  user    user_id:ada, name "Globex Ada" (same identifier, other workspace)
 func setupProfiles(t testing.TB) *profileBundle {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse([]byte(profileConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, _, err := tenant.Load(ctx, st, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc := store.NewGroupCommitter(st, store.GroupCommitOptions{})
-	api := httpapi.New(httpapi.Options{Store: st, Registry: reg, Committer: gc, Limits: ingest.DefaultLimits()})
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		gc.Close()
-		st.Close()
-	})
-	b := &profileBundle{st: st, srv: srv, handler: api.Handler()}
-	b.seed = seedProfiles(t, st)
-	return b
+	b := setup(t, withConfig(profileConfig))
+	return &profileBundle{st: b.st, srv: b.srv, handler: b.handler, seed: seedProfiles(t, b.st)}
 }
 
 func seedProfiles(t testing.TB, st store.Store) seed {

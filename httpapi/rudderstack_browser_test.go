@@ -54,7 +54,7 @@ func TestRudderStackJSInChromium(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.transport, func(t *testing.T) {
 			var reqs requestLog
-			b := setupWith(t, nil, reqs.wrap)
+			b := setup(t, withHandler(reqs.wrap))
 			page := newPageServer(t, "rudderstack.html", bundled)
 			res, evs := runPage(t, chrome, b, page, url.Values{"transport": {c.transport}})
 			checkBrowserEvents(t, evs, res, page.URL, browserLib{name: "RudderLabs JavaScript SDK", version: pkg.Version, traits: "context.traits"})

@@ -3,7 +3,6 @@ package httpapi_test
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,48 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kithcdp/kith/config"
 	"github.com/kithcdp/kith/httpapi"
-	"github.com/kithcdp/kith/ingest"
-	"github.com/kithcdp/kith/store"
-	"github.com/kithcdp/kith/store/sqlite"
-	"github.com/kithcdp/kith/tenant"
 )
-
-// setupWith is setup with the server's Options changed by edit and its
-// handler wrapped by wrap (either may be nil).
-func setupWith(t testing.TB, edit func(*httpapi.Options), wrap func(http.Handler) http.Handler) *bundle {
-	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse([]byte(testConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, _, err := tenant.Load(ctx, st, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc := store.NewGroupCommitter(st, store.GroupCommitOptions{})
-	o := httpapi.Options{Store: st, Registry: reg, Committer: gc, Limits: ingest.DefaultLimits()}
-	if edit != nil {
-		edit(&o)
-	}
-	h := httpapi.New(o).Handler()
-	if wrap != nil {
-		h = wrap(h)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		srv.Close()
-		gc.Close()
-		st.Close()
-	})
-	return &bundle{st: st, srv: srv}
-}
 
 // sdkDir fills a directory the way dist/umd of @segment/analytics-next
 // would, plus files that must never be served: a dot file, a file in a
@@ -164,7 +123,7 @@ func TestSDKFilesNotHosted(t *testing.T) {
 func TestSDKFiles(t *testing.T) {
 	t.Parallel()
 	dir := sdkDir(t)
-	b := setupWith(t, func(o *httpapi.Options) { o.SDKDir = dir }, nil)
+	b := setup(t, withOptions(func(_ *bundle, o *httpapi.Options) { o.SDKDir = dir }))
 	snippet := "/analytics.js/v1/" + webKey + "/analytics.min.js"
 	const (
 		short   = "public, max-age=300"
