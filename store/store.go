@@ -211,6 +211,7 @@ type Store interface {
 	Log
 	Registry
 	State
+	AuditLog // audit.go
 	// CheckDurability verifies the durability settings and returns them; it
 	// fails if a commit would not be fsynced before returning.
 	CheckDurability(ctx context.Context) (Durability, error)
