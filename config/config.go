@@ -29,6 +29,11 @@ const (
 	ScopeProfilesRead = "profiles:read"
 	// ScopeDebug allows reading the event log and the quarantine.
 	ScopeDebug = "debug"
+	// ScopePrivacy allows answering data-subject requests: exporting
+	// everything held on one person (the right of access and
+	// portability). It grants no other read: a privacy officer's token
+	// need not read the log or browse profiles.
+	ScopePrivacy = "privacy"
 	// ScopeAdmin implies every other scope, and allows changing state
 	// (replaying or discarding quarantined events).
 	ScopeAdmin = "admin"

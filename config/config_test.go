@@ -59,6 +59,9 @@ workspaces:
       - name: ops
         token: tok_ops_123456789
         scopes: [debug, admin]
+      - name: dpo
+        token: tok_privacy_12345
+        scopes: [privacy]
   - slug: other_2
 `, &Config{
 			TrustedProxies: []netip.Prefix{
@@ -81,6 +84,7 @@ workspaces:
 					Tokens: []Token{
 						{Name: "support-desk", Token: "tok_support_12345", Scopes: []string{"profiles:read"}},
 						{Name: "ops", Token: "tok_ops_123456789", Scopes: []string{"debug", "admin"}},
+						{Name: "dpo", Token: "tok_privacy_12345", Scopes: []string{"privacy"}},
 					},
 				},
 				{Slug: "other_2", DedupWindow: DefaultDedupWindow},
@@ -294,9 +298,9 @@ workspaces:
     tokens: [{name: t, token: tok_1234567890123, scopes: [debug]}]
 `, "kith.yaml:5: workspaces[1].tokens[0].token: same secret as workspaces[0].tokens[0].token (line 3); every write key and token must be different"},
 		{"scopes missing", token("        token: tok_1234567890123\n"), "kith.yaml:4: workspaces[0].tokens[0].scopes: missing"},
-		{"scopes empty", token("        token: tok_1234567890123\n        scopes: []\n"), "kith.yaml:6: workspaces[0].tokens[0].scopes: list at least one scope (known: profiles:read, debug, admin)"},
-		{"scopes null", token("        token: tok_1234567890123\n        scopes:\n"), "kith.yaml:6: workspaces[0].tokens[0].scopes: list at least one scope (known: profiles:read, debug, admin)"},
-		{"scope unknown", token("        token: tok_1234567890123\n        scopes: [profile:read]\n"), `kith.yaml:6: workspaces[0].tokens[0].scopes[0]: unknown scope "profile:read" (known: profiles:read, debug, admin)`},
+		{"scopes empty", token("        token: tok_1234567890123\n        scopes: []\n"), "kith.yaml:6: workspaces[0].tokens[0].scopes: list at least one scope (known: profiles:read, debug, privacy, admin)"},
+		{"scopes null", token("        token: tok_1234567890123\n        scopes:\n"), "kith.yaml:6: workspaces[0].tokens[0].scopes: list at least one scope (known: profiles:read, debug, privacy, admin)"},
+		{"scope unknown", token("        token: tok_1234567890123\n        scopes: [profile:read]\n"), `kith.yaml:6: workspaces[0].tokens[0].scopes[0]: unknown scope "profile:read" (known: profiles:read, debug, privacy, admin)`},
 		{"scope twice", token("        token: tok_1234567890123\n        scopes: [debug, debug]\n"), `kith.yaml:6: workspaces[0].tokens[0].scopes[1]: scope "debug" is listed twice`},
 		{"scopes a string", token("        token: tok_1234567890123\n        scopes: debug\n"), `kith.yaml:6: workspaces[0].tokens[0].scopes: must be a list, not "debug"`},
 		{"unknown token field", token("        token: tok_1234567890123\n        scopes: [debug]\n        expires: 1h\n"), `kith.yaml:7: workspaces[0].tokens[0]: unknown field "expires" (known: name, token, scopes)`},
@@ -326,7 +330,7 @@ workspaces:
         scopes: [read]
 `, `kith.yaml:2: workspaces[0].slug: "A" is not a valid name: use 1 to 63 lowercase letters, digits, '-' and '_', starting with a letter or digit` + "\n" +
 			"kith.yaml:5: workspaces[0].sources[0].write_key: too short: 5 characters, at least 8\n" +
-			`kith.yaml:9: workspaces[0].tokens[0].scopes[0]: unknown scope "read" (known: profiles:read, debug, admin)`},
+			`kith.yaml:9: workspaces[0].tokens[0].scopes[0]: unknown scope "read" (known: profiles:read, debug, privacy, admin)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -44,5 +44,5 @@ workspaces:
 	fmt.Println(err)
 	// Output:
 	// line 6: workspaces[0].sources[0].write_key: empty
-	// line 10: workspaces[0].tokens[0].scopes[0]: unknown scope "profile:read" (known: profiles:read, debug, admin)
+	// line 10: workspaces[0].tokens[0].scopes[0]: unknown scope "profile:read" (known: profiles:read, debug, privacy, admin)
 }

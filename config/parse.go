@@ -21,7 +21,7 @@ import (
 // slugRE is the form of workspace and source slugs and token names.
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
-var knownScopes = []string{ScopeProfilesRead, ScopeDebug, ScopeAdmin}
+var knownScopes = []string{ScopeProfilesRead, ScopeDebug, ScopePrivacy, ScopeAdmin}
 
 // maxBurst bounds a rate limit's burst (and so the bucket's memory of debt).
 const maxBurst = 1_000_000_000
