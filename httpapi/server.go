@@ -125,6 +125,8 @@ func (s *Server) routes() {
 	s.computeRoutes()
 	// Destinations: definitions, status, dead letters, replays, ledger.
 	s.destinationRoutes()
+	// Data-subject requests: the access export (privacyapi.go).
+	s.privacyRoutes()
 
 	// Operations.
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
