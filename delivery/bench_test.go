@@ -3,7 +3,6 @@ package delivery_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -16,16 +15,10 @@ import (
 	"time"
 
 	"github.com/kithcdp/kith/delivery"
-	"github.com/kithcdp/kith/destination"
-	"github.com/kithcdp/kith/destination/webhook"
-	"github.com/kithcdp/kith/egress"
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/ingest"
 	"github.com/kithcdp/kith/process"
 	"github.com/kithcdp/kith/store"
-	"github.com/kithcdp/kith/store/postgres"
-	"github.com/kithcdp/kith/store/postgres/pgtest"
-	"github.com/kithcdp/kith/store/sqlite"
 )
 
 // BenchmarkDeliver measures delivery on its own: the log is filled first
@@ -45,7 +38,7 @@ func BenchmarkDeliver(b *testing.B) {
 	}
 	for _, backend := range []string{"sqlite", "postgres"} {
 		b.Run(backend, func(b *testing.B) {
-			st := openBenchStore(b, backend)
+			st := openStore(b, backend)
 			fillLog(b, st, n)
 			for _, bc := range []struct {
 				name     string
@@ -63,26 +56,6 @@ func BenchmarkDeliver(b *testing.B) {
 }
 
 const benchWS = "bench"
-
-func openBenchStore(b *testing.B, backend string) store.Store {
-	b.Helper()
-	var st store.Store
-	var err error
-	switch backend {
-	case "sqlite":
-		st, err = sqlite.Open(context.Background(), b.TempDir())
-	case "postgres":
-		if os.Getenv(pgtest.EnvURL) == "" {
-			b.Skip(pgtest.EnvURL + " is not set")
-		}
-		st, err = postgres.Open(context.Background(), pgtest.SchemaURL(b))
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	return st
-}
 
 // benchEvent is a ~1 KB track call as a browser library sends it, with
 // consent granting analytics.
@@ -144,8 +117,6 @@ func benchDeliver(b *testing.B, st store.Store, n, batch int, purposes bool) {
 		events.Add(int64(bytes.Count(buf.Bytes(), []byte(`"messageId"`))))
 	}))
 	defer srv.Close()
-	rules, _ := identity.DefaultRules().Compile()
-	client := egress.New(egress.Options{AllowLoopback: true, Timeout: 10 * time.Second})
 	gate := `"strictly_necessary":true`
 	if purposes {
 		gate = `"purposes":["analytics"]`
@@ -155,31 +126,11 @@ func benchDeliver(b *testing.B, st store.Store, n, batch int, purposes bool) {
 		name := fmt.Sprintf("bench-%d", benchDest.Add(1))
 		def := fmt.Sprintf(`{"name":%q,"type":"webhook","events":{},%s,"config":{"url":%q,"allow_http":true,"secrets":[%q],"batch":%d}}`,
 			name, gate, srv.URL, secret, batch)
-		if _, err := st.PutDefinition(ctx, store.Definition{Workspace: benchWS, Kind: store.DefinitionDestination, Name: name, Body: json.RawMessage(def), Origin: "api"}); err != nil {
-			b.Fatal(err)
-		}
-		// Start the destination at the log's beginning.
-		c, err := st.AcquireDelivery(ctx, benchWS, name, "setup", time.Minute, 0, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := st.ReleaseDelivery(ctx, c); err != nil {
-			b.Fatal(err)
-		}
+		defineWebhook(b, st, benchWS, name, def, true) // start at the log's beginning
 		events.Store(0)
-		eng := delivery.New(delivery.Options{
-			Store: st,
-			Senders: func(_ string, d delivery.Definition) (destination.Sender, error) {
-				return webhook.New(d.Config, client)
-			},
-			Rules:           func(string) (*identity.Compiled, error) { return rules, nil },
-			Owner:           "bench",
-			DefinitionsPoll: time.Hour,
-		})
-		runCtx, cancel := context.WithCancel(ctx)
-		done := make(chan struct{})
+		eng := webhookEngine(b, st, 10*time.Second, delivery.Options{Owner: "bench", DefinitionsPoll: time.Hour})
 		b.StartTimer()
-		go func() { eng.Run(runCtx, []string{benchWS}); close(done) }()
+		stop := run(eng, benchWS)
 		for {
 			time.Sleep(5 * time.Millisecond)
 			cs, err := st.Deliveries(ctx, benchWS)
@@ -191,8 +142,7 @@ func benchDeliver(b *testing.B, st store.Store, n, batch int, purposes bool) {
 			}
 		}
 		b.StopTimer()
-		cancel()
-		<-done
+		stop()
 		if got := events.Load(); got != int64(n) {
 			b.Fatalf("the receiver got %d events, want %d", got, n)
 		}

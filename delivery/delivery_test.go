@@ -34,12 +34,7 @@ const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 func eachBackend(t *testing.T, test func(t *testing.T, st store.Store)) {
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
-		st, err := sqlite.Open(context.Background(), t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		test(t, st)
+		test(t, openStore(t, "sqlite"))
 	})
 	if os.Getenv(pgtest.EnvURL) == "" {
 		t.Log("KITH_TEST_POSTGRES_URL is not set: PostgreSQL runs of this test are skipped")
@@ -47,13 +42,91 @@ func eachBackend(t *testing.T, test func(t *testing.T, st store.Store)) {
 	}
 	t.Run("postgres", func(t *testing.T) {
 		t.Parallel()
-		st, err := postgres.Open(context.Background(), pgtest.SchemaURL(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { st.Close() })
-		test(t, st)
+		test(t, openStore(t, "postgres"))
 	})
+}
+
+// openStore opens a fresh store of a backend, sqlite or postgres (skipped
+// when KITH_TEST_POSTGRES_URL is not set), closed when the test ends.
+func openStore(t testing.TB, backend string) store.Store {
+	t.Helper()
+	var st store.Store
+	var err error
+	switch backend {
+	case "sqlite":
+		st, err = sqlite.Open(context.Background(), t.TempDir())
+	case "postgres":
+		if os.Getenv(pgtest.EnvURL) == "" {
+			t.Skip(pgtest.EnvURL + " is not set")
+		}
+		st, err = postgres.Open(context.Background(), pgtest.SchemaURL(t))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// defineWebhook defines the webhook destination name of ws (def is its
+// JSON); with fromStart, it starts at the log's beginning rather than at
+// its head.
+func defineWebhook(t testing.TB, st store.Store, ws, name, def string, fromStart bool) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := st.PutDefinition(ctx, store.Definition{
+		Workspace: ws, Kind: store.DefinitionDestination, Name: name, Body: json.RawMessage(def), Origin: "api",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if !fromStart {
+		return
+	}
+	c, err := st.AcquireDelivery(ctx, ws, name, "setup", time.Minute, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.ReleaseDelivery(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// webhookEngine makes an engine over st with o, whose destinations are
+// webhooks reached on loopback with a timeout, and the default identity
+// rules.
+func webhookEngine(t testing.TB, st store.Store, timeout time.Duration, o delivery.Options) *delivery.Engine {
+	t.Helper()
+	rules, err := identity.DefaultRules().Compile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := egress.New(egress.Options{AllowLoopback: true, Timeout: timeout})
+	o.Store = st
+	o.Senders = func(_ string, d delivery.Definition) (destination.Sender, error) {
+		return webhook.New(d.Config, client)
+	}
+	o.Rules = func(string) (*identity.Compiled, error) { return rules, nil }
+	return delivery.New(o)
+}
+
+// run runs eng on ws until stop is called.
+func run(eng *delivery.Engine, ws string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { eng.Run(ctx, []string{ws}); close(done) }()
+	return func() { cancel(); <-done }
+}
+
+// verified reads a webhook request's body and checks its signature; on a
+// bad one, the test fails and the answer is 401.
+func verified(t testing.TB, w http.ResponseWriter, req *http.Request) ([]byte, bool) {
+	body, _ := io.ReadAll(req.Body)
+	if err := webhook.Verify(secret, req.Header, body, 0, time.Now()); err != nil {
+		t.Errorf("bad signature: %v", err)
+		w.WriteHeader(http.StatusUnauthorized)
+		return nil, false
+	}
+	return body, true
 }
 
 // receiver is a real webhook endpoint whose answers a test scripts. It
@@ -72,10 +145,8 @@ func newReceiver(t *testing.T) *receiver {
 	r := &receiver{t: t, ids: map[string]int{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.calls.Add(1)
-		body, _ := io.ReadAll(req.Body)
-		if err := webhook.Verify(secret, req.Header, body, 0, time.Now()); err != nil {
-			t.Errorf("bad signature: %v", err)
-			w.WriteHeader(http.StatusUnauthorized)
+		body, ok := verified(t, w, req)
+		if !ok {
 			return
 		}
 		r.mu.Lock()
@@ -155,22 +226,8 @@ type fixture struct {
 func setup(t *testing.T, st store.Store, def string, missingConsent bool) *fixture {
 	f := &fixture{st: st, ws: "acme", rcv: newReceiver(t)}
 	def = strings.ReplaceAll(def, "RECEIVER", f.rcv.srv.URL)
-	if _, err := st.PutDefinition(context.Background(), store.Definition{
-		Workspace: f.ws, Kind: store.DefinitionDestination, Name: "hook", Body: json.RawMessage(def), Origin: "api",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	rules, err := identity.DefaultRules().Compile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := egress.New(egress.Options{AllowLoopback: true, Timeout: 2 * time.Second})
-	f.eng = delivery.New(delivery.Options{
-		Store: st,
-		Senders: func(_ string, d delivery.Definition) (destination.Sender, error) {
-			return webhook.New(d.Config, client)
-		},
-		Rules:               func(string) (*identity.Compiled, error) { return rules, nil },
+	defineWebhook(t, st, f.ws, "hook", def, false)
+	f.eng = webhookEngine(t, st, 2*time.Second, delivery.Options{
 		AllowMissingConsent: func(string) bool { return missingConsent },
 		Owner:               "test", LeaseTTL: 2 * time.Second, Poll: 20 * time.Millisecond,
 		DefinitionsPoll: 50 * time.Millisecond, Page: 100,
@@ -181,10 +238,7 @@ func setup(t *testing.T, st store.Store, def string, missingConsent bool) *fixtu
 			return time.Now()
 		},
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.eng.Run(ctx, []string{f.ws}); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(run(f.eng, f.ws))
 	// The destination starts at the log's head: wait until it holds its
 	// cursor, so the events appended next are after it.
 	waitFor(t, "the destination to start", func() bool {
@@ -415,12 +469,7 @@ func TestConsentGate(t *testing.T) {
 	})
 	t.Run("missing consent allowed by the workspace", func(t *testing.T) {
 		t.Parallel()
-		st, err := sqlite.Open(context.Background(), t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
-		f := setup(t, st, def, true)
+		f := setup(t, openStore(t, "sqlite"), def, true)
 		f.send(t, track("m1", "A", deny), track("m2", "B", ""))
 		waitFor(t, "one delivery", func() bool { return len(f.rcv.received()) == 1 })
 		if got := f.rcv.received(); got[0] != "m2B" {

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -17,13 +16,8 @@ import (
 	"time"
 
 	"github.com/kithcdp/kith/delivery"
-	"github.com/kithcdp/kith/destination"
-	"github.com/kithcdp/kith/destination/webhook"
-	"github.com/kithcdp/kith/egress"
-	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/ingest"
 	"github.com/kithcdp/kith/store"
-	"github.com/kithcdp/kith/store/sqlite"
 )
 
 // TestOutage: the receiver is down — connections refused, then 503 on
@@ -43,13 +37,8 @@ func TestOutage(t *testing.T) {
 		if err != nil || minutes <= 0 {
 			t.Fatalf("KITH_OUTAGE_MINUTES=%q: want a number of minutes", v)
 		}
-		st, err := sqlite.Open(context.Background(), t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer st.Close()
 		d := time.Duration(minutes * float64(time.Minute))
-		runOutage(t, st, d/2, d/2, 20*time.Second)
+		runOutage(t, openStore(t, "sqlite"), d/2, d/2, 20*time.Second)
 		return
 	}
 	t.Parallel()
@@ -132,10 +121,8 @@ func (r *outageReceiver) recover() {
 }
 
 func (r *outageReceiver) serve(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	if err := webhook.Verify(secret, req.Header, body, 0, time.Now()); err != nil {
-		r.t.Errorf("bad signature: %v", err)
-		w.WriteHeader(http.StatusUnauthorized)
+	body, ok := verified(r.t, w, req)
+	if !ok {
 		return
 	}
 	r.mu.Lock()
@@ -201,33 +188,13 @@ func runOutage(t *testing.T, st store.Store, refused, unavailable, every time.Du
 		def := fmt.Sprintf(`{"name":%q,"type":"webhook","events":{},"strictly_necessary":true,
 			"config":{"url":"http://%s/%s","allow_http":true,"secrets":[%q],"batch":%d,"timeout":"2s"}}`,
 			name, rcv.addr, name, secret, batch)
-		if _, err := st.PutDefinition(ctx, store.Definition{Workspace: ws, Kind: store.DefinitionDestination, Name: name, Body: json.RawMessage(def), Origin: "api"}); err != nil {
-			t.Fatal(err)
-		}
-		// Both start at the log's beginning.
-		c, err := st.AcquireDelivery(ctx, ws, name, "setup", time.Minute, 0, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.ReleaseDelivery(ctx, c); err != nil {
-			t.Fatal(err)
-		}
+		defineWebhook(t, st, ws, name, def, true) // both start at the log's beginning
 	}
-	rules, _ := identity.DefaultRules().Compile()
-	client := egress.New(egress.Options{AllowLoopback: true, Timeout: 5 * time.Second})
-	eng := delivery.New(delivery.Options{
-		Store: st,
-		Senders: func(_ string, d delivery.Definition) (destination.Sender, error) {
-			return webhook.New(d.Config, client)
-		},
-		Rules: func(string) (*identity.Compiled, error) { return rules, nil },
+	eng := webhookEngine(t, st, 5*time.Second, delivery.Options{
 		Owner: "test", LeaseTTL: 2 * time.Second, Poll: 20 * time.Millisecond,
 		DefinitionsPoll: 50 * time.Millisecond, Page: 100,
 	})
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { eng.Run(runCtx, []string{ws}); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer run(eng, ws)()
 
 	var sent []string
 	appendEvents := func(n int) {
