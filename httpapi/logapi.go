@@ -42,6 +42,7 @@ func (s *Server) scoped(scope string, h http.HandlerFunc) http.HandlerFunc {
 			writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("this token lacks the %q scope on workspace %q", scope, ws))
 			return
 		}
+		setAuditActor(r, p.Name) // audit.go
 		h(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p.Name)))
 	}
 }

@@ -65,6 +65,7 @@ type Server struct {
 	compute ComputeProcessor
 	// delivery is nil on a node that does not deliver.
 	delivery DeliveryEngine
+	audit    *auditor // audit.go
 	mux      *http.ServeMux
 }
 
@@ -85,6 +86,7 @@ func New(o Options) *Server {
 		sdkDir: o.SDKDir, compute: o.Compute, delivery: o.Delivery, mux: http.NewServeMux(),
 	}
 	s.metrics = newMetrics(o.Metrics, o.Store)
+	s.audit = newAuditor(o.Store, o.Registry, o.Logger, o.Now, o.Metrics)
 	s.routes()
 	return s
 }
@@ -127,6 +129,8 @@ func (s *Server) routes() {
 	s.destinationRoutes()
 	// Data-subject requests: the access export (privacyapi.go).
 	s.privacyRoutes()
+	// The audit log (audit.go records every token's writes and reads of personal data).
+	s.auditRoutes()
 
 	// Operations.
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -145,7 +149,9 @@ func (s *Server) handle(pattern, route string, h http.HandlerFunc) {
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-		h(sw, r)
+		aw, r := s.audit.auditRequest(sw, r, route)
+		h(aw, r)
+		aw.finish()
 		obs.WithLabelValues(statusClass(sw.status)).Observe(time.Since(start).Seconds())
 	})
 }

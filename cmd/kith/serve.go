@@ -170,6 +170,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		logger.Warn("shutdown", "err", err)
 	}
+	if err := api.Close(shutdownCtx); err != nil {
+		logger.Warn("shutdown: audit entries not flushed", "err", err)
+	}
 	return nil
 }
 
