@@ -337,7 +337,7 @@ func word(s string) string {
 func (a *auditor) target(route string, r *http.Request) string {
 	name := clip(r.PathValue("name"), 200)
 	switch {
-	case strings.HasPrefix(route, "profile_") && r.PathValue("id") != "":
+	case (strings.HasPrefix(route, "profile_") || strings.HasPrefix(route, "privacy_")) && r.PathValue("id") != "":
 		return "profile:" + a.redactID(r.PathValue("id"))
 	case route == "compute_definitions" && name != "":
 		if strings.Contains(r.URL.Path, "/computed-traits/") {

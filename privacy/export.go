@@ -506,8 +506,8 @@ func purposesAndRetention(o options) PurposesAndRetention {
 	days := int((o.retention + 24*time.Hour - 1) / (24 * time.Hour))
 	events := "No retention period is set: events are kept until they are erased."
 	if days > 0 {
-		events = fmt.Sprintf("Events are deleted %d days after they are received, except %s calls, which carry identity and are kept while the profile exists.",
-			days, strings.Join(keptOnRetention, ", "))
+		kept := strings.Join(keptOnRetention[:len(keptOnRetention)-1], ", ") + " and " + keptOnRetention[len(keptOnRetention)-1]
+		events = fmt.Sprintf("Events are deleted %d days after they are received, except %s calls, which carry identity and are kept while the profile exists.", days, kept)
 	}
 	return PurposesAndRetention{
 		Purposes:           slices.Clone(o.purposes),

@@ -378,7 +378,7 @@ func TestExportRetention(t *testing.T) {
 			t.Errorf("a-1's event is gone; its source should be empty: %+v", e.Identifiers[0])
 		}
 		pr := e.PurposesAndRetention
-		if pr.EventRetentionDays != 90 || !strings.HasPrefix(pr.Retention[0].Description, "Events are deleted 90 days after they are received, except identify, alias, group calls") {
+		if pr.EventRetentionDays != 90 || !strings.HasPrefix(pr.Retention[0].Description, "Events are deleted 90 days after they are received, except identify, alias and group calls, which carry identity") {
 			t.Errorf("retention %+v", pr)
 		}
 		csvAgrees(t, e, files)
