@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -50,29 +49,17 @@ func TestSIGKILLDuringDelivery(t *testing.T) {
 		t.Skip("skipped in -short mode: starts and kills kith processes under load")
 	}
 	t.Parallel()
-	for _, tc := range []struct {
-		name  string
-		store func(t *testing.T) string // the --store flag
-	}{
-		{"sqlite", func(*testing.T) string { return "" }},
-		{"postgres", postgresSchemaURL},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			storeURL := tc.store(t)
-			dir := t.TempDir()
-			cfg := filepath.Join(dir, "kith.yaml")
-			if err := os.WriteFile(cfg, []byte(outboundConfig), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			data := filepath.Join(dir, "data")
-			rcv := newDeliveryReceiver(t)
-			putDestinations(t, storeURL, data, rcv.srv.URL)
-			// A short lease, so that a restarted kith takes the
-			// destinations over soon after the killed one.
-			args := []string{"--data", data, "--config", cfg, "--store", storeURL, "--egress-allow", "127.0.0.1/32", "--lease-ttl", "2s"}
-			runDeliveryDurability(t, args, rcv)
-		})
-	}
+	eachStore(t, func(t *testing.T, storeURL string) {
+		dir := t.TempDir()
+		cfg := writeConfig(t, dir, outboundConfig)
+		data := filepath.Join(dir, "data")
+		rcv := newDeliveryReceiver(t)
+		putDestinations(t, storeURL, data, rcv.srv.URL)
+		// A short lease, so that a restarted kith takes the
+		// destinations over soon after the killed one.
+		args := []string{"--data", data, "--config", cfg, "--store", storeURL, "--egress-allow", "127.0.0.1/32", "--lease-ttl", "2s"}
+		runDeliveryDurability(t, args, rcv)
+	})
 }
 
 // putDestinations stores the two destinations through the store, before
@@ -238,9 +225,10 @@ func runDeliveryDurability(t *testing.T, args []string, rcv *deliveryReceiver) {
 		return nil
 	}
 
-	for round := 1; round <= kills; round++ {
+	// restart starts kith and first sends again what was not answered
+	// before it was killed.
+	restart := func() *kithProcess {
 		p := startKith(t, args...)
-		// Unanswered requests of the last round first.
 		mu.Lock()
 		resend := pending
 		pending = nil
@@ -250,6 +238,11 @@ func runDeliveryDurability(t *testing.T, args []string, rcv *deliveryReceiver) {
 				t.Fatalf("resend after restart: %v", err)
 			}
 		}
+		return p
+	}
+
+	for round := 1; round <= kills; round++ {
+		p := restart()
 		single0, batched0 := rcv.received()
 		var killed atomic.Bool
 		var wg sync.WaitGroup
@@ -303,16 +296,7 @@ func runDeliveryDurability(t *testing.T, args []string, rcv *deliveryReceiver) {
 	}
 
 	// Restart, send what was never answered, and wait for every event.
-	p := startKith(t, args...)
-	mu.Lock()
-	resend := pending
-	pending = nil
-	mu.Unlock()
-	for _, body := range resend {
-		if err := post(p, body); err != nil {
-			t.Fatalf("resend after restart: %v", err)
-		}
-	}
+	p := restart()
 	if len(acked) != len(sent) {
 		t.Fatalf("%d of %d events acknowledged after the resends", len(acked), len(sent))
 	}

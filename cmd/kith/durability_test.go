@@ -271,6 +271,17 @@ func TestSIGKILLDurability(t *testing.T) {
 		t.Skip("skipped in -short mode: starts and kills kith processes under load")
 	}
 	t.Parallel()
+	eachStore(t, func(t *testing.T, storeURL string) {
+		dir := t.TempDir()
+		cfg := writeConfig(t, dir, durableConfig)
+		args := []string{"--data", filepath.Join(dir, "data"), "--config", cfg, "--store", storeURL}
+		runDurability(t, args)
+	})
+}
+
+// eachStore runs test once per backend, with kith serve's --store flag:
+// SQLite (the default, "") and a fresh PostgreSQL schema.
+func eachStore(t *testing.T, test func(t *testing.T, storeURL string)) {
 	for _, tc := range []struct {
 		name  string
 		store func(t *testing.T) string // the --store flag
@@ -278,17 +289,18 @@ func TestSIGKILLDurability(t *testing.T) {
 		{"sqlite", func(*testing.T) string { return "" }},
 		{"postgres", postgresSchemaURL},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			storeURL := tc.store(t)
-			dir := t.TempDir()
-			cfg := filepath.Join(dir, "kith.yaml")
-			if err := os.WriteFile(cfg, []byte(durableConfig), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			args := []string{"--data", filepath.Join(dir, "data"), "--config", cfg, "--store", storeURL}
-			runDurability(t, args)
-		})
+		t.Run(tc.name, func(t *testing.T) { test(t, tc.store(t)) })
 	}
+}
+
+// writeConfig writes config as dir/kith.yaml and returns its path.
+func writeConfig(t *testing.T, dir, config string) string {
+	t.Helper()
+	cfg := filepath.Join(dir, "kith.yaml")
+	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }
 
 // sentBatch is one request of the load: its body and the messageIds in it.
@@ -701,10 +713,7 @@ func TestLeaderTakeover(t *testing.T) {
 	t.Parallel()
 	storeURL := postgresSchemaURL(t)
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "kith.yaml")
-	if err := os.WriteFile(cfg, []byte(durableConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, dir, durableConfig)
 	args := []string{"--config", cfg, "--store", storeURL, "--lease-ttl", "2s"}
 	a := startKith(t, append(args, "--data", filepath.Join(dir, "a"))...)
 	waitMetric(t, a, `kith_process_leader{workspace="durable"} 1`)
@@ -760,10 +769,7 @@ func TestReplayCommand(t *testing.T) {
 	}
 	t.Parallel()
 	dir := t.TempDir()
-	cfg := filepath.Join(dir, "kith.yaml")
-	if err := os.WriteFile(cfg, []byte(durableConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	cfg := writeConfig(t, dir, durableConfig)
 	args := []string{"--config", cfg, "--data", filepath.Join(dir, "data")}
 	p := startKith(t, args...)
 	client := &http.Client{Timeout: 10 * time.Second}
