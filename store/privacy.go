@@ -49,7 +49,12 @@ type Suppression struct {
 // PrivacyStore is implemented by every backend's Store.
 type PrivacyStore interface {
 	// Erase physically deletes e's data. It is idempotent: running it again
-	// after a crash finishes the work. On SQLite it runs with
+	// after a crash finishes the work. It finds the log events through the
+	// profiles' timelines, so it erases the events folded so far: the
+	// caller stops the person's new events first (the suppression list)
+	// and lets the processor fold the log up to its head. Identifiers an
+	// admin blocked (State.ScanBlocked) stay blocked, and the control
+	// events in the log that name them stay. On SQLite it runs with
 	// secure_delete, so freed pages hold no old data; on PostgreSQL the
 	// tables it deleted from are vacuumed afterwards, so the old row
 	// versions do not linger in the heap.

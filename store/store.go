@@ -212,6 +212,7 @@ type Store interface {
 	Registry
 	State
 	AuditLog // audit.go
+	PrivacyStore
 	// CheckDurability verifies the durability settings and returns them; it
 	// fails if a commit would not be fsynced before returning.
 	CheckDurability(ctx context.Context) (Durability, error)
