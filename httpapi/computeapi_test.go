@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -63,8 +61,7 @@ func (c *offsetClock) now() time.Time          { return time.Now().Add(time.Dura
 func (c *offsetClock) advance(d time.Duration) { c.off.Add(int64(d)) }
 
 type computeBundle struct {
-	st    store.Store
-	srv   *httptest.Server
+	*bundle
 	clock *offsetClock
 }
 
@@ -86,7 +83,7 @@ func computeSetup(t *testing.T, fold bool) *computeBundle {
 			b.wg.Go(func() { p.Run(b.ctx, []string{"acme"}) })
 		}
 	}))
-	return &computeBundle{st: b.st, srv: b.srv, clock: clock}
+	return &computeBundle{bundle: b, clock: clock}
 }
 
 // defaultRules returns the default identity rules, for every workspace.
@@ -97,26 +94,6 @@ func defaultRules(t testing.TB) func(string) (*identity.Compiled, error) {
 		t.Fatal(err)
 	}
 	return func(string) (*identity.Compiled, error) { return rules, nil }
-}
-
-// call sends a request with a Bearer token (if any) and a body (if any).
-func (b *computeBundle) call(t *testing.T, method, path, token, body string) (int, map[string]any) {
-	t.Helper()
-	var req *http.Request
-	var err error
-	if body != "" {
-		req, err = http.NewRequest(method, b.srv.URL+path, strings.NewReader(body))
-	} else {
-		req, err = http.NewRequest(method, b.srv.URL+path, nil)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	code, m, _ := do(t, req)
-	return code, m
 }
 
 // definitions lists what the store holds for acme as "kind name origin vN".

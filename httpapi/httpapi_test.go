@@ -179,7 +179,19 @@ func do(t *testing.T, req *http.Request) (int, map[string]any, http.Header) {
 
 func (b *bundle) get(t *testing.T, path, token string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest("GET", b.srv.URL+path, nil)
+	return b.call(t, "GET", path, token, "")
+}
+
+// call sends a request with a Bearer token (if any) and a body (if any).
+func (b *bundle) call(t *testing.T, method, path, token, body string) (int, map[string]any) {
+	t.Helper()
+	var req *http.Request
+	var err error
+	if body != "" {
+		req, err = http.NewRequest(method, b.srv.URL+path, strings.NewReader(body))
+	} else {
+		req, err = http.NewRequest(method, b.srv.URL+path, nil)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

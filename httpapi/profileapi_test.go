@@ -59,10 +59,8 @@ type seed struct {
 
 // profileBundle is a server over a seeded store.
 type profileBundle struct {
-	st      store.Store
-	srv     *httptest.Server
-	handler http.Handler
-	seed    seed
+	*bundle
+	seed seed
 }
 
 // setupProfiles opens a SQLite store in a temp dir, appends a log to it
@@ -76,7 +74,7 @@ type profileBundle struct {
 func setupProfiles(t testing.TB) *profileBundle {
 	t.Helper()
 	b := setup(t, withConfig(profileConfig))
-	return &profileBundle{st: b.st, srv: b.srv, handler: b.handler, seed: seedProfiles(t, b.st)}
+	return &profileBundle{bundle: b, seed: seedProfiles(t, b.st)}
 }
 
 func seedProfiles(t testing.TB, st store.Store) seed {
@@ -237,19 +235,6 @@ func seedProfiles(t testing.TB, st store.Store) seed {
 
 // call GETs path with the token as the HTTP Basic user name (as Segment's
 // clients send it) and decodes the JSON answer.
-func (b *profileBundle) call(t *testing.T, path, token string) (int, map[string]any) {
-	t.Helper()
-	req, err := http.NewRequest("GET", b.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.SetBasicAuth(token, "")
-	}
-	code, m, _ := do(t, req)
-	return code, m
-}
-
 // pages follows cursor.next from path until has_more is false and returns
 // every page. A page's items are under key ("traits" or "data").
 func (b *profileBundle) pages(t *testing.T, path string) []map[string]any {
@@ -261,7 +246,7 @@ func (b *profileBundle) pages(t *testing.T, path string) []map[string]any {
 		if strings.Contains(path, "?") {
 			sep = "&"
 		}
-		code, m := b.call(t, path+sep+"next="+url.QueryEscape(next), deskToken)
+		code, m := b.profileGet(t, path+sep+"next="+url.QueryEscape(next), deskToken)
 		if code != 200 {
 			t.Fatalf("GET %s next=%q: %d %v", path, next, code, m)
 		}
@@ -305,7 +290,7 @@ func TestProfileAPIReadsState(t *testing.T) {
 		check func(t *testing.T)
 	}{
 		{"traits first page is 10 by key", func(t *testing.T) {
-			code, m := b.call(t, acmeUsers+"user_id:ada/traits", deskToken)
+			code, m := b.profileGet(t, acmeUsers+"user_id:ada/traits", deskToken)
 			traits := m["traits"].(map[string]any)
 			c := m["cursor"].(map[string]any)
 			if code != 200 || len(traits) != 10 || c["has_more"] != true || c["next"] != s.adaTraits[9] ||
@@ -327,14 +312,14 @@ func TestProfileAPIReadsState(t *testing.T) {
 			}
 		}},
 		{"traits values and the winning plan", func(t *testing.T) {
-			_, m := b.call(t, acmeUsers+"user_id:ada/traits?limit=200", deskToken)
+			_, m := b.profileGet(t, acmeUsers+"user_id:ada/traits?limit=200", deskToken)
 			traits := m["traits"].(map[string]any)
 			if traits["plan"] != "enterprise" || traits["name"] != "Ada Lovelace" || traits["t07"] != float64(7) || len(traits) != 15 {
 				t.Fatalf("%v", traits)
 			}
 		}},
 		{"include filters traits", func(t *testing.T) {
-			_, m := b.call(t, acmeUsers+"user_id:ada/traits?include=name,plan,nope", deskToken)
+			_, m := b.profileGet(t, acmeUsers+"user_id:ada/traits?include=name,plan,nope", deskToken)
 			want := map[string]any{"name": "Ada Lovelace", "plan": "enterprise"}
 			if got := m["traits"].(map[string]any); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Fatalf("%v, want %v", got, want)
@@ -353,7 +338,7 @@ func TestProfileAPIReadsState(t *testing.T) {
 			}
 		}},
 		{"verbose traits say where a value came from", func(t *testing.T) {
-			_, m := b.call(t, acmeUsers+"user_id:ada/traits?verbose=true&include=plan", deskToken)
+			_, m := b.profileGet(t, acmeUsers+"user_id:ada/traits?verbose=true&include=plan", deskToken)
 			plan := m["traits"].(map[string]any)["plan"].(map[string]any)
 			if plan["value"] != "enterprise" || plan["source"] != "web" || plan["position"] != float64(3) ||
 				plan["timestamp"] != s.t0.Add(3*time.Minute).Format(time.RFC3339) {
@@ -377,7 +362,7 @@ func TestProfileAPIReadsState(t *testing.T) {
 			}
 		}},
 		{"history of a trait never set is empty", func(t *testing.T) {
-			code, m := b.call(t, acmeUsers+"user_id:ada/traits/shoe_size/history", deskToken)
+			code, m := b.profileGet(t, acmeUsers+"user_id:ada/traits/shoe_size/history", deskToken)
 			if code != 200 || len(m["data"].([]any)) != 0 || m["cursor"].(map[string]any)["has_more"] != false {
 				t.Fatalf("%d %v", code, m)
 			}
@@ -394,7 +379,7 @@ func TestProfileAPIReadsState(t *testing.T) {
 			}
 		}},
 		{"events render like Segment's", func(t *testing.T) {
-			_, m := b.call(t, acmeUsers+"user_id:ada/events?limit=200", deskToken)
+			_, m := b.profileGet(t, acmeUsers+"user_id:ada/events?limit=200", deskToken)
 			byPos := map[int64]map[string]any{}
 			for _, e := range items(m) {
 				byPos[int64(e["position"].(float64))] = e
@@ -426,13 +411,13 @@ func TestProfileAPIReadsState(t *testing.T) {
 			}
 		}},
 		{"cursor url is the escaped path", func(t *testing.T) {
-			_, m := b.call(t, acmeUsers+"email:%20ADA@example.com/traits", deskToken)
+			_, m := b.profileGet(t, acmeUsers+"email:%20ADA@example.com/traits", deskToken)
 			if u := m["cursor"].(map[string]any)["url"]; u != "/v1/spaces/acme/collections/users/profiles/email:%20ADA@example.com/traits" {
 				t.Fatalf("cursor url %q", u)
 			}
 		}},
 		{"metadata with merges", func(t *testing.T) {
-			code, m := b.call(t, acmeUsers+"user_id:ada/metadata", deskToken)
+			code, m := b.profileGet(t, acmeUsers+"user_id:ada/metadata", deskToken)
 			md := m["metadata"].(map[string]any)
 			merged := md["merged_from"].([]any)
 			if code != 200 || md["kith_id"] != float64(1) || md["collection"] != "users" || md["events"] != float64(len(s.adaEvents)) ||
@@ -445,18 +430,18 @@ func TestProfileAPIReadsState(t *testing.T) {
 		}},
 		{"merged-away ids answer the surviving profile", func(t *testing.T) {
 			for _, ref := range []string{"kith_id:2", "anonymous_id:b-1", "kith_id:1", "email:" + url.PathEscape(" ADA@Example.COM "), "anonymous_id:a-17"} {
-				code, m := b.call(t, acmeUsers+ref+"/metadata", deskToken)
+				code, m := b.profileGet(t, acmeUsers+ref+"/metadata", deskToken)
 				if code != 200 || m["metadata"].(map[string]any)["kith_id"] != float64(1) {
 					t.Errorf("%s: %d %v", ref, code, m)
 				}
 			}
-			code, m := b.call(t, acmeUsers+"kith_id:2/traits?include=name", deskToken)
+			code, m := b.profileGet(t, acmeUsers+"kith_id:2/traits?include=name", deskToken)
 			if code != 200 || m["traits"].(map[string]any)["name"] != "Ada Lovelace" {
 				t.Errorf("traits of kith_id:2: %d %v", code, m)
 			}
 		}},
 		{"links of a user", func(t *testing.T) {
-			_, m := b.call(t, acmeUsers+"user_id:ada/links", deskToken)
+			_, m := b.profileGet(t, acmeUsers+"user_id:ada/links", deskToken)
 			links := items(m)
 			if len(links) != 1 || links[0]["to_collection"] != "accounts" || links[0]["kith_id"] != float64(3) {
 				t.Fatalf("%v", m)
@@ -467,7 +452,7 @@ func TestProfileAPIReadsState(t *testing.T) {
 			}
 		}},
 		{"links of an account", func(t *testing.T) {
-			_, m := b.call(t, acmeAccounts+"group_id:acme-corp/links?limit=200", deskToken)
+			_, m := b.profileGet(t, acmeAccounts+"group_id:acme-corp/links?limit=200", deskToken)
 			var users []store.ProfileID
 			for _, l := range items(m) {
 				if l["to_collection"] != "users" {
@@ -510,12 +495,12 @@ func TestProfileAPIReadsState(t *testing.T) {
 			}
 		}},
 		{"Segment's fields", func(t *testing.T) {
-			_, m := b.call(t, acmeUsers+"user_id:ada/traits?verbose=true&include=plan", deskToken)
+			_, m := b.profileGet(t, acmeUsers+"user_id:ada/traits?verbose=true&include=plan", deskToken)
 			plan := m["traits"].(map[string]any)["plan"].(map[string]any)
 			if plan["source_id"] != "web" || plan["updated_at"] != s.t0.Add(3*time.Minute).Format(time.RFC3339) {
 				t.Errorf("verbose trait %v", plan)
 			}
-			_, m = b.call(t, acmeUsers+"user_id:ada/external_ids?include=user_id,email", deskToken)
+			_, m = b.profileGet(t, acmeUsers+"user_id:ada/external_ids?include=user_id,email", deskToken)
 			var ids []string
 			for _, e := range items(m) {
 				ids = append(ids, fmt.Sprint(e["type"], ":", e["id"]))
@@ -526,24 +511,24 @@ func TestProfileAPIReadsState(t *testing.T) {
 			if !slices.Equal(ids, []string{"email:ada@example.com", "user_id:ada"}) {
 				t.Errorf("external_ids include: %v", ids)
 			}
-			_, m = b.call(t, acmeUsers+"user_id:ada/metadata", deskToken)
+			_, m = b.profileGet(t, acmeUsers+"user_id:ada/metadata", deskToken)
 			if v, ok := m["metadata"].(map[string]any)["expires_at"]; !ok || v != nil {
 				t.Errorf("metadata %v", m)
 			}
 		}},
 		{"account traits and metadata", func(t *testing.T) {
-			code, m := b.call(t, acmeAccounts+"group_id:acme-corp/traits", deskToken)
+			code, m := b.profileGet(t, acmeAccounts+"group_id:acme-corp/traits", deskToken)
 			if code != 200 || m["traits"].(map[string]any)["name"] != "Acme Corp" {
 				t.Fatalf("%d %v", code, m)
 			}
-			code, m = b.call(t, acmeAccounts+"kith_id:3/metadata", deskToken)
+			code, m = b.profileGet(t, acmeAccounts+"kith_id:3/metadata", deskToken)
 			if code != 200 || m["metadata"].(map[string]any)["collection"] != "accounts" {
 				t.Fatalf("%d %v", code, m)
 			}
 		}},
 		{"a profile is only found in its own collection", func(t *testing.T) {
 			for _, path := range []string{acmeAccounts + "kith_id:1/traits", acmeAccounts + "user_id:ada/traits", acmeUsers + "group_id:acme-corp/traits", acmeUsers + "kith_id:3/traits"} {
-				if code, m := b.call(t, path, deskToken); code != 404 || errCode(m) != "profile_not_found" {
+				if code, m := b.profileGet(t, path, deskToken); code != 404 || errCode(m) != "profile_not_found" {
 					t.Errorf("%s: %d %v", path, code, m)
 				}
 			}
@@ -597,7 +582,7 @@ func TestProfileSearchReadsState(t *testing.T) {
 	}
 	t.Run("summary", func(t *testing.T) {
 		t.Parallel()
-		_, m := b.call(t, acmeSearch+"identifier=user_id:p5", deskToken)
+		_, m := b.profileGet(t, acmeSearch+"identifier=user_id:p5", deskToken)
 		r := items(m)[0]
 		traits := r["traits"].(map[string]any)
 		if r["events"] != float64(1) || r["first_seen"] == "" || r["last_seen"] == "" || traits["name"] != "Person 5" || traits["email"] != "p5@example.com" || traits["tier"] != nil {
@@ -606,11 +591,11 @@ func TestProfileSearchReadsState(t *testing.T) {
 	})
 	t.Run("accounts", func(t *testing.T) {
 		t.Parallel()
-		_, m := b.call(t, "/v1/spaces/acme/collections/accounts/search?q=acme", deskToken)
+		_, m := b.profileGet(t, "/v1/spaces/acme/collections/accounts/search?q=acme", deskToken)
 		if d := items(m); len(d) != 1 || d[0]["kith_id"] != float64(3) {
 			t.Fatalf("%v", m)
 		}
-		_, m = b.call(t, "/v1/spaces/acme/collections/accounts/search?q=person", deskToken)
+		_, m = b.profileGet(t, "/v1/spaces/acme/collections/accounts/search?q=person", deskToken)
 		if d := items(m); len(d) != 0 {
 			t.Fatalf("users found as accounts: %v", m)
 		}
@@ -714,7 +699,7 @@ func TestProfileAPIBadInput(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			code, m := b.call(t, tt.path, deskToken)
+			code, m := b.profileGet(t, tt.path, deskToken)
 			if code != tt.code || errCode(m) != tt.errCode {
 				t.Fatalf("%d %v, want %d %s", code, m, tt.code, tt.errCode)
 			}
