@@ -157,13 +157,7 @@ func (s *Store) PutDefinition(ctx context.Context, d store.Definition) (store.De
 	var out store.Definition
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var version int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO definitions (workspace, kind, name, body, origin, version, updated_at)
-			VALUES (?, ?, ?, ?, ?, 1, ?)
-			ON CONFLICT (workspace, kind, name) DO UPDATE SET
-				version = definitions.version + CASE WHEN definitions.body = excluded.body AND NOT definitions.deleted THEN 0 ELSE 1 END,
-				body = excluded.body, origin = excluded.origin, updated_at = excluded.updated_at, deleted = FALSE
-			WHERE definitions.deleted OR definitions.body <> excluded.body OR definitions.origin <> excluded.origin
-			RETURNING version`, d.Workspace, d.Kind, d.Name, body, d.Origin, now.UnixMicro()).Scan(&version)
+		err := tx.QueryRowContext(ctx, upsertDefinition, d.Workspace, d.Kind, d.Name, body, d.Origin, now.UnixMicro()).Scan(&version)
 		if err == nil {
 			out = d
 			out.Body, out.Version, out.UpdatedAt = json.RawMessage(body), version, now
@@ -182,6 +176,8 @@ func (s *Store) PutDefinition(ctx context.Context, d store.Definition) (store.De
 	}
 	return out, nil
 }
+
+var upsertDefinition = sqlstate.UpsertDefinition(sqlstate.SQLite)
 
 const definitionCols = `workspace, kind, name, body, origin, version, updated_at`
 

@@ -432,6 +432,24 @@ func (s *State) ReadOutbox(ctx context.Context, workspace string, after int64, l
 	return out, err
 }
 
+// UpsertDefinition is the statement of a backend's PutDefinition, for its
+// dialect. One statement decides, so that concurrent puts from several
+// nodes count every change: version 1 when new, one more when the body
+// changed or the definition was deleted (its tombstone keeps the last
+// version); with the same body and origin nothing changes and no row is
+// returned. Its arguments are workspace, kind, name, body (as
+// DefinitionBody returns it), origin and updated_at; it returns the
+// version.
+func UpsertDefinition(d Dialect) string {
+	return d.q(`INSERT INTO definitions (workspace, kind, name, body, origin, version, updated_at)
+			VALUES (?, ?, ?, ?, ?, 1, ?)
+			ON CONFLICT (workspace, kind, name) DO UPDATE SET
+				version = definitions.version + CASE WHEN definitions.body = excluded.body AND NOT definitions.deleted THEN 0 ELSE 1 END,
+				body = excluded.body, origin = excluded.origin, updated_at = excluded.updated_at, deleted = FALSE
+			WHERE definitions.deleted OR definitions.body <> excluded.body OR definitions.origin <> excluded.origin
+			RETURNING version`)
+}
+
 // DefinitionBody checks a definition before a backend's Registry stores it
 // (a known kind, a name, a JSON body) and returns its body compacted, as
 // stored and compared: a body that differs only in insignificant

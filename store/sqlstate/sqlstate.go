@@ -118,9 +118,11 @@ func (s *State) prepareWanted(ctx context.Context) {
 
 // q rewrites a query written with "?" placeholders and {least}/{greatest}
 // for the dialect.
-func (s *State) q(query string) string {
-	query = strings.NewReplacer("{least}", s.d.Least, "{greatest}", s.d.Greatest).Replace(query)
-	if !s.d.Numbered {
+func (s *State) q(query string) string { return s.d.q(query) }
+
+func (d Dialect) q(query string) string {
+	query = strings.NewReplacer("{least}", d.Least, "{greatest}", d.Greatest).Replace(query)
+	if !d.Numbered {
 		return query
 	}
 	var b strings.Builder
