@@ -70,7 +70,7 @@ func TestConfigDefinitionsSync(t *testing.T) {
 
 	// Restarted with ltv's where changed, orders gone (and buyers changed
 	// not to read it), beta no longer in the file.
-	b.load(t, `
+	changed := `
 workspaces:
   - slug: acme
     sources: [{slug: web, write_key: wk_web_1234567890}]
@@ -78,25 +78,19 @@ workspaces:
       - {name: ltv, kind: sum, events: [Order Completed], property: properties.total, where: "properties.total > 0"}
     audiences:
       - {name: buyers, condition: "computed.ltv > 0.0"}
-`)
-	if got, want := b.definitionsText(t, "acme"), []string{"audience api_only api v1", "audience big api v1", "audience buyers config v2", "trait ltv config v2"}; !slices.Equal(got, want) {
-		t.Fatalf("acme definitions after the change %q, want %q", got, want)
+`
+	changedDefs := []string{"audience api_only api v1", "audience big api v1", "audience buyers config v2", "trait ltv config v2"}
+	b.load(t, changed)
+	if got := b.definitionsText(t, "acme"); !slices.Equal(got, changedDefs) {
+		t.Fatalf("acme definitions after the change %q, want %q", got, changedDefs)
 	}
 	if got := b.definitionsText(t, "beta"); len(got) != 0 {
 		t.Fatalf("beta's config definitions should be gone: %q", got)
 	}
 	// The same file again changes nothing.
-	b.load(t, `
-workspaces:
-  - slug: acme
-    sources: [{slug: web, write_key: wk_web_1234567890}]
-    computed_traits:
-      - {name: ltv, kind: sum, events: [Order Completed], property: properties.total, where: "properties.total > 0"}
-    audiences:
-      - {name: buyers, condition: "computed.ltv > 0.0"}
-`)
-	if got, want := b.definitionsText(t, "acme"), []string{"audience api_only api v1", "audience big api v1", "audience buyers config v2", "trait ltv config v2"}; !slices.Equal(got, want) {
-		t.Fatalf("acme definitions after the same file %q, want %q", got, want)
+	b.load(t, changed)
+	if got := b.definitionsText(t, "acme"); !slices.Equal(got, changedDefs) {
+		t.Fatalf("acme definitions after the same file %q, want %q", got, changedDefs)
 	}
 	// A file that declares an API-made audience takes it over.
 	b.load(t, `
