@@ -127,7 +127,8 @@ func setup(t testing.TB, opts ...setupOption) *bundle {
 	if ss.edit != nil {
 		ss.edit(b, &o)
 	}
-	b.handler = httpapi.New(o).Handler()
+	api := httpapi.New(o)
+	b.handler = api.Handler()
 	h := b.handler
 	if ss.wrap != nil {
 		h = ss.wrap(h)
@@ -135,6 +136,9 @@ func setup(t testing.TB, opts ...setupOption) *bundle {
 	b.srv = httptest.NewServer(h)
 	t.Cleanup(func() {
 		b.srv.Close()
+		if err := api.Close(context.Background()); err != nil { // flushes the audit of reads
+			t.Error(err)
+		}
 		cancel()
 		b.wg.Wait()
 		b.gc.Close()
