@@ -171,14 +171,16 @@ func (e *Engine) Backfilled(counters []*trait.Trait, position int64) {
 }
 
 // Touch marks a profile for evaluation in the next Evaluate (after the
-// definitions changed, every profile is).
+// definitions changed, every profile is). What changes then is recorded
+// with reason "evaluated", even if time moved the profile's windows too:
+// the definitions are the cause.
 func (e *Engine) Touch(p store.ProfileID, account bool) {
 	if account {
 		e.get(p, true)
 	}
-	if _, ok := e.dirty[p]; !ok {
-		e.dirty[p] = mark{}
-	}
+	m := e.dirty[p]
+	m.timed = false
+	e.dirty[p] = m
 }
 
 // memberRef is a profile's membership of an audience.
