@@ -73,6 +73,17 @@ func (s *State) ReleaseDelivery(ctx context.Context, c store.DeliveryCursor) err
 }
 
 // Progress applies a batch of deliveries (see store.DeliveryProgress).
+//
+// It commits synchronously. It could commit on PostgreSQL without waiting
+// for the WAL flush (Dialect.NoSync, as folding does) without weakening a
+// guarantee: a Progress lost in a crash of the database server (never one
+// before a later synchronous commit, such as an acknowledged Append) moves
+// the cursors back with its ledger rows and dead letters, so its
+// deliveries are sent again with the same idempotency keys and recorded
+// once — what a crash of the delivering node between sending and Progress
+// already does. It is not done because it gained nothing measurable
+// (BenchmarkProgress on PostgreSQL 51,000-59,000 events/s either way, 2026-12-03:
+// the flush took under 1 ms on that disk; the ledger upsert is the cost).
 func (s *State) Progress(ctx context.Context, p *store.DeliveryProgress) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		// The epoch check comes first: on PostgreSQL it locks the cursor

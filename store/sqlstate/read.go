@@ -44,6 +44,93 @@ func (s *State) Lookup(ctx context.Context, workspace string, id store.Identifie
 	return p, nil
 }
 
+// LookupAll returns the profiles holding identifiers, in one query: the
+// identifiers no profile holds are left out. It is Lookup for a page of
+// events (delivery), where a query per identifier was most of the time on
+// PostgreSQL (a round trip each).
+func (s *State) LookupAll(ctx context.Context, workspace string, ids []store.Identifier) (map[store.Identifier]store.ProfileID, error) {
+	out := make(map[store.Identifier]store.ProfileID, len(ids))
+	for len(ids) > 0 {
+		n := min(len(ids), 500)
+		chunk := ids[:n]
+		ids = ids[n:]
+		args := []any{workspace}
+		var match string
+		if s.d.Unnest {
+			types, values := make([]string, n), make([]string, n)
+			for i, id := range chunk {
+				types[i], values[i] = id.Type, id.Value
+			}
+			match = `(type, value) IN (SELECT * FROM unnest(CAST(? AS TEXT[]), CAST(? AS TEXT[])))`
+			args = append(args, types, values)
+		} else {
+			match = `(type, value) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", n), ", ") + `)`
+			for _, id := range chunk {
+				args = append(args, id.Type, id.Value)
+			}
+		}
+		err := s.query(ctx, "identifiers", func(r *sql.Rows) error {
+			var id store.Identifier
+			var p store.ProfileID
+			if err := r.Scan(&id.Type, &id.Value, &p); err != nil {
+				return err
+			}
+			out[id] = p
+			return nil
+		}, `SELECT type, value, profile FROM state_identifiers WHERE workspace = ? AND `+match, args...)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// ComputedValuesOf returns the computed values named names of profiles, by
+// profile, in one query (ComputedValues of a page's profiles, as far as
+// delivery's consent gate needs them).
+func (s *State) ComputedValuesOf(ctx context.Context, workspace string, profiles []store.ProfileID, names []string) (map[store.ProfileID][]store.ComputedValue, error) {
+	out := make(map[store.ProfileID][]store.ComputedValue, len(profiles))
+	if len(names) == 0 {
+		return out, nil
+	}
+	for len(profiles) > 0 {
+		n := min(len(profiles), 500)
+		chunk := profiles[:n]
+		profiles = profiles[n:]
+		args := []any{workspace}
+		var match string
+		if s.d.Unnest {
+			ps := make([]int64, n)
+			for i, p := range chunk {
+				ps[i] = int64(p)
+			}
+			match = `profile = ANY(CAST(? AS BIGINT[])) AND name = ANY(CAST(? AS TEXT[]))`
+			args = append(args, ps, names)
+		} else {
+			match = `profile IN (` + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + `) AND name IN (` +
+				strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", ") + `)`
+			for _, p := range chunk {
+				args = append(args, int64(p))
+			}
+			for _, name := range names {
+				args = append(args, name)
+			}
+		}
+		err := s.query(ctx, "computed values", func(r *sql.Rows) error {
+			var v store.ComputedValue
+			if err := scanValue(r, &v); err != nil {
+				return err
+			}
+			out[v.Profile] = append(out[v.Profile], v)
+			return nil
+		}, `SELECT profile, name, value, at, position FROM state_computed_values WHERE workspace = ? AND `+match+` ORDER BY profile, name`, args...)
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 const profileCols = `id, kind, first_seen, last_seen, events, merged_into`
 
 func scanProfile(sc interface{ Scan(...any) error }) (store.Profile, error) {
