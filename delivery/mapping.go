@@ -102,9 +102,19 @@ func logged(ev *store.Event) json.RawMessage {
 	delete(m, "originalTimestamp")
 	delete(m, "sentAt")
 	delete(m, "writeKey")
-	out, err := json.Marshal(m)
-	if err != nil {
-		return ev.Raw
+	// The values are the event's own bytes, validated at ingest: written
+	// back as they are (json.Marshal would check and compact each again),
+	// keys in order as json.Marshal writes a map.
+	out := make([]byte, 0, len(ev.Raw)+96)
+	out = append(out, '{')
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		key, _ := json.Marshal(k) // a string: cannot fail
+		out = append(out, key...)
+		out = append(out, ':')
+		out = append(out, m[k]...)
 	}
-	return out
+	return append(out, '}')
 }
