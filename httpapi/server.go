@@ -65,7 +65,8 @@ type Server struct {
 	compute ComputeProcessor
 	// delivery is nil on a node that does not deliver.
 	delivery DeliveryEngine
-	audit    *auditor // audit.go
+	audit    *auditor    // audit.go
+	suppress *suppressor // suppression.go
 	mux      *http.ServeMux
 }
 
@@ -87,6 +88,9 @@ func New(o Options) *Server {
 	}
 	s.metrics = newMetrics(o.Metrics, o.Store)
 	s.audit = newAuditor(o.Store, o.Registry, o.Logger, o.Now, o.Metrics)
+	s.suppress = newSuppressor(o.Store, o.Registry, o.Metrics, func(ws string, err error) {
+		o.Logger.Error("reload the suppression list", "workspace", ws, "err", err)
+	})
 	s.routes()
 	return s
 }
@@ -129,6 +133,7 @@ func (s *Server) routes() {
 	s.destinationRoutes()
 	// Data-subject requests: the access export (privacyapi.go).
 	s.privacyRoutes()
+	s.suppressionRoutes()
 	// The audit log (audit.go records every token's writes and reads of personal data).
 	s.auditRoutes()
 

@@ -110,7 +110,19 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	for i := range b.Quarantine {
 		b.Quarantine[i].Workspace, b.Quarantine[i].Source = src.Workspace, src.Slug
 	}
-	res, err := s.gc.Append(r.Context(), b, s.dedupWindow(src.Workspace))
+	// The suppression list (suppression.go): dropped events are answered
+	// as accepted and stored nowhere.
+	dropped, err := s.suppress.filter(r.Context(), src.Workspace, b)
+	if err != nil {
+		s.log.Error("load the suppression list failed", "workspace", src.Workspace, "err", err)
+		w.Header().Set("Retry-After", "1")
+		s.reject(w, http.StatusServiceUnavailable, "store_unavailable", "the event log could not store the events; retry")
+		return
+	}
+	var res []store.Appended
+	if len(b.Events)+len(b.Quarantine) > 0 {
+		res, err = s.gc.Append(r.Context(), b, s.dedupWindow(src.Workspace))
+	}
 	if err != nil {
 		if errors.Is(err, context.Canceled) {
 			return // the client went away; it will retry
@@ -120,7 +132,7 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, http.StatusServiceUnavailable, "store_unavailable", "the event log could not store the events; retry")
 		return
 	}
-	resp := trackResponse{Success: true, Rejected: out.Rejected}
+	resp := trackResponse{Success: true, Rejected: out.Rejected, Accepted: dropped}
 	for _, a := range res {
 		if a.Duplicate {
 			resp.Duplicates++
@@ -132,7 +144,7 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	if resp.Duplicates > 0 {
 		s.metrics.duplicates.WithLabelValues(src.Workspace, src.Slug).Add(float64(resp.Duplicates))
 	}
-	for _, q := range out.Quarantine {
+	for _, q := range b.Quarantine { // suppressed entries are not counted here
 		s.metrics.quarantined.WithLabelValues(src.Workspace, src.Slug, q.Code).Inc()
 	}
 	writeJSON(w, http.StatusOK, resp)
