@@ -1,6 +1,7 @@
 package compute
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -9,19 +10,24 @@ import (
 
 // ConsentValue is the computed value that holds a profile's current
 // consent: the categoryPreferences (Segment's context.consent) of the
-// latest event, by timestamp, that carried any, as
-// {"categoryPreferences": {...}, "timestamp": ..., "position": ...}. The
-// delivery engine's consent gate reads it; the name is reserved.
+// latest event, by timestamp, that carried any, and whether any of its
+// events came with the Global Privacy Control signal (Sec-GPC: 1, kept in
+// the event's request signals, so a replay applies it too), as
+// {"categoryPreferences": {...}, "timestamp": ..., "position": ...,
+// "gpc": true}. GPC is an opt-out of sale and sharing that stays: a later
+// event without it does not undo it, and a merge keeps it. The delivery
+// engine's consent gate reads the value; the name is reserved.
 const ConsentValue = "consent"
 
 type consentValue struct {
-	CategoryPreferences map[string]json.RawMessage `json:"categoryPreferences"`
+	CategoryPreferences map[string]json.RawMessage `json:"categoryPreferences,omitempty"`
 	Timestamp           time.Time                  `json:"timestamp"`
 	Position            int64                      `json:"position"`
+	GPC                 bool                       `json:"gpc,omitempty"`
 }
 
-// consent records the consent an event carries on its profile, unless the
-// profile holds a later one.
+// consent records the consent an event carries (its categoryPreferences,
+// its GPC signal) on its profile.
 func (e *Engine) consent(p store.ProfileID, ev *store.Event) {
 	var f struct {
 		Context struct {
@@ -30,34 +36,43 @@ func (e *Engine) consent(p store.ProfileID, ev *store.Event) {
 			} `json:"consent"`
 		} `json:"context"`
 	}
-	if json.Unmarshal(ev.Raw, &f) != nil || len(f.Context.Consent.CategoryPreferences) == 0 {
-		return
+	if bytes.Contains(ev.Raw, []byte(`"categoryPreferences"`)) {
+		_ = json.Unmarshal(ev.Raw, &f) // validated at ingest; a failure leaves no preferences
 	}
-	v, err := json.Marshal(consentValue{f.Context.Consent.CategoryPreferences, ev.Timestamp, ev.Position})
-	if err != nil {
+	prefs := f.Context.Consent.CategoryPreferences
+	if len(prefs) == 0 && !ev.Signals.GPC {
 		return
 	}
 	pr := e.get(p, false)
-	if laterConsent(v, pr.values[ConsentValue]) {
+	next := consentValue{Timestamp: ev.Timestamp, Position: ev.Position, GPC: ev.Signals.GPC}
+	if len(prefs) > 0 {
+		next.CategoryPreferences = prefs
+	} else {
+		// GPC alone: the preferences held stay as they are.
+		next.Timestamp, next.Position = time.Time{}, 0
+	}
+	if v := mergeConsent(pr.values[ConsentValue], next); v != nil {
 		e.setValue(p, pr, ConsentValue, v, ev.ReceivedAt, ev.Position)
 	}
 }
 
-// laterConsent reports whether consent value a was given after b (or b is
-// absent): by timestamp, then position.
-func laterConsent(a, b json.RawMessage) bool {
-	if b == nil {
-		return true
+// mergeConsent combines a held consent value with another: the later
+// preferences (by timestamp, then position) win, GPC is kept if either
+// has it. It returns the encoded result, or nil if it equals held.
+func mergeConsent(held json.RawMessage, other consentValue) json.RawMessage {
+	var cur consentValue
+	if held != nil && json.Unmarshal(held, &cur) != nil {
+		cur = consentValue{}
 	}
-	var ca, cb consentValue
-	if json.Unmarshal(a, &ca) != nil {
-		return false
+	out := cur
+	out.GPC = cur.GPC || other.GPC
+	if other.CategoryPreferences != nil && (cur.CategoryPreferences == nil || other.Timestamp.After(cur.Timestamp) ||
+		(other.Timestamp.Equal(cur.Timestamp) && other.Position > cur.Position)) {
+		out.CategoryPreferences, out.Timestamp, out.Position = other.CategoryPreferences, other.Timestamp, other.Position
 	}
-	if json.Unmarshal(b, &cb) != nil {
-		return true
+	v, err := json.Marshal(out)
+	if err != nil || (held != nil && bytes.Equal(v, held)) {
+		return nil
 	}
-	if !ca.Timestamp.Equal(cb.Timestamp) {
-		return ca.Timestamp.After(cb.Timestamp)
-	}
-	return ca.Position > cb.Position
+	return v
 }

@@ -150,7 +150,7 @@ func (e *Engine) timed(p store.ProfileID) {
 // Observe folds an event a user profile performed into every maintained
 // counter it matches.
 func (e *Engine) Observe(p store.ProfileID, ev *store.Event) {
-	if bytes.Contains(ev.Raw, []byte(`"categoryPreferences"`)) {
+	if ev.Signals.GPC || bytes.Contains(ev.Raw, []byte(`"categoryPreferences"`)) {
 		e.consent(p, ev)
 	}
 	if e.defs.Empty() {
@@ -279,8 +279,13 @@ func (e *Engine) Merge(into, from store.ProfileID, position int64, at time.Time)
 				t.traits[key] = h
 			}
 		}
-		if c, ok := f.values[ConsentValue]; ok && laterConsent(c, t.values[ConsentValue]) {
-			e.setValue(into, t, ConsentValue, c, at, position)
+		if c, ok := f.values[ConsentValue]; ok {
+			var from consentValue
+			if json.Unmarshal(c, &from) == nil {
+				if v := mergeConsent(t.values[ConsentValue], from); v != nil {
+					e.setValue(into, t, ConsentValue, v, at, position)
+				}
+			}
 		}
 		for name := range f.values {
 			e.out.Values = append(e.out.Values, store.ComputedValue{Profile: from, Name: name, At: at, Position: position})

@@ -43,15 +43,39 @@ func containsFold(s []byte, key string) bool {
 }
 
 // profileConsent reads the value the compute engine keeps
-// ({"categoryPreferences": {...}, "timestamp": ...}).
+// ({"categoryPreferences": {...}, "timestamp": ..., "gpc": true}).
 func profileConsent(raw []byte) Consent {
 	var v struct {
 		CategoryPreferences map[string]json.RawMessage `json:"categoryPreferences"`
+		GPC                 bool                       `json:"gpc"`
 	}
 	if json.Unmarshal(raw, &v) != nil {
 		return nil
 	}
-	return consentOf(v.CategoryPreferences)
+	c := consentOf(v.CategoryPreferences)
+	if v.GPC {
+		c = c.optOutOfSale()
+	}
+	return c
+}
+
+// SaleAndSharing are the purposes the Global Privacy Control signal
+// (Sec-GPC: 1) opts out of — selling or sharing personal data, and the ads
+// built on it — as purpose names a destination declares: the generic
+// ones, and Google Consent Mode's advertising signals.
+var SaleAndSharing = []string{"advertising", "sale", "sharing", "targeting", "ad_storage", "ad_user_data", "ad_personalization"}
+
+// optOutOfSale returns c with every purpose of SaleAndSharing denied,
+// whatever c said of them (GPC wins over an earlier or conflicting grant).
+func (c Consent) optOutOfSale() Consent {
+	out := make(Consent, len(c)+len(SaleAndSharing))
+	for k, v := range c {
+		out[k] = v
+	}
+	for _, p := range SaleAndSharing {
+		out[p] = false
+	}
+	return out
 }
 
 func consentOf(prefs map[string]json.RawMessage) Consent {

@@ -250,6 +250,13 @@ func setup(t *testing.T, st store.Store, def string, missingConsent bool) *fixtu
 
 func (f *fixture) send(t *testing.T, calls ...string) {
 	t.Helper()
+	f.sendSignals(t, store.Signals{}, calls...)
+}
+
+// sendSignals appends calls as one request with these signals (e.g.
+// Sec-GPC: 1) would.
+func (f *fixture) sendSignals(t *testing.T, sig store.Signals, calls ...string) {
+	t.Helper()
 	body := `{"batch":[` + strings.Join(calls, ",") + `]}`
 	out, err := ingest.Decode(ingest.Input{Call: ingest.CallBatch, Body: []byte(body), ReceivedAt: time.Now()}, ingest.DefaultLimits())
 	if err != nil {
@@ -257,6 +264,7 @@ func (f *fixture) send(t *testing.T, calls ...string) {
 	}
 	for i := range out.Events {
 		out.Events[i].Workspace, out.Events[i].Source = f.ws, "web"
+		out.Events[i].Signals.GPC = sig.GPC
 	}
 	if _, err := f.st.Append(context.Background(), &store.Batch{Events: out.Events}, time.Hour); err != nil {
 		t.Fatal(err)
@@ -574,6 +582,26 @@ func TestIDSync(t *testing.T) {
 		}
 		if strings.Contains(last, "originalTimestamp") || strings.Contains(last, "sentAt") {
 			t.Errorf("body %s: originalTimestamp and sentAt should be left out", last)
+		}
+	})
+}
+
+// TestGlobalPrivacyControl: an event sent with Sec-GPC: 1 is not delivered
+// to a destination that needs advertising, whatever its preferences say;
+// and once a profile has sent GPC, its later events are not either.
+func TestGlobalPrivacyControl(t *testing.T) {
+	t.Parallel()
+	grant := `,"context":{"consent":{"categoryPreferences":{"Advertising":true}}}`
+	def := strings.Replace(webhookDef, `"strictly_necessary":true`, `"purposes":["advertising"]`, 1)
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		f := setup(t, st, def, false)
+		f.sendSignals(t, store.Signals{GPC: true}, track("m1", "A", grant))
+		f.send(t, `{"type":"track","userId":"u2","messageId":"m2","event":"B"`+grant+`}`)
+		f.fold(t) // u1's profile now carries GPC
+		f.send(t, track("m3", "C", grant))
+		waitFor(t, "the cursor to pass m3", func() bool { return f.cursor(t).Log >= 3 })
+		if got := f.rcv.received(); !slices.Equal(got, []string{"m2B"}) {
+			t.Errorf("received %q: want only u2's event (u1 sent GPC)", got)
 		}
 	})
 }

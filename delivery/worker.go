@@ -202,6 +202,9 @@ func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, er
 		}
 		if !w.def.StrictlyNecessary {
 			it.event = eventConsentOf(ev.Raw)
+			if ev.Signals.GPC {
+				it.event = it.event.optOutOfSale()
+			}
 		}
 		items = append(items, it)
 	}
