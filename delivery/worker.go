@@ -186,12 +186,15 @@ func (w *worker) logFeed(ctx context.Context) (int, error) {
 func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, error) {
 	var items []item
 	w.caches(ctx)
-	absent := w.lookupPage(ctx, page)
+	// The filter (a CEL condition, maybe) runs once per event.
+	var sel []*store.Event
 	for i := range page {
-		ev := &page[i]
-		if ev.Type == store.TypeIdentity || !w.match.match(ev) {
-			continue
+		if ev := &page[i]; ev.Type != store.TypeIdentity && w.match.match(ev) {
+			sel = append(sel, ev)
 		}
+	}
+	absent := w.lookupPage(ctx, sel)
+	for _, ev := range sel {
 		p, err := w.owner(ctx, ev, w.owners, absent)
 		if err != nil {
 			return nil, err
@@ -236,21 +239,18 @@ func (w *worker) eventIDs(ev *store.Event) [2]store.Identifier {
 }
 
 // lookupPage puts the profiles holding the identifiers of a page's events
-// that are not cached yet into the owners cache, in one query when the
-// store can; it returns the identifiers no profile holds (owner does not
-// look those up again), nil when the store cannot.
-func (w *worker) lookupPage(ctx context.Context, page []store.Event) map[store.Identifier]bool {
+// the destination receives (evs) that are not cached yet into the owners
+// cache, in one query when the store can; it returns the identifiers no
+// profile holds (owner does not look those up again), nil when the store
+// cannot.
+func (w *worker) lookupPage(ctx context.Context, evs []*store.Event) map[store.Identifier]bool {
 	pr, ok := w.e.o.Store.(pageReader)
 	if !ok {
 		return nil
 	}
 	seen := map[store.Identifier]bool{}
 	var ids []store.Identifier
-	for i := range page {
-		ev := &page[i]
-		if ev.Type == store.TypeIdentity || !w.match.match(ev) {
-			continue
-		}
+	for _, ev := range evs {
 		for _, n := range w.eventIDs(ev) {
 			if n.Type == "" {
 				continue
