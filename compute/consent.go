@@ -27,8 +27,9 @@ type consentValue struct {
 }
 
 // consent records the consent an event carries (its categoryPreferences,
-// its GPC signal) on its profile.
-func (e *Engine) consent(p store.ProfileID, ev *store.Event) {
+// its GPC signal) on its profile; hasPrefs is whether its raw JSON names
+// categoryPreferences at all (the caller has looked).
+func (e *Engine) consent(p store.ProfileID, ev *store.Event, hasPrefs bool) {
 	var f struct {
 		Context struct {
 			Consent struct {
@@ -36,7 +37,7 @@ func (e *Engine) consent(p store.ProfileID, ev *store.Event) {
 			} `json:"consent"`
 		} `json:"context"`
 	}
-	if bytes.Contains(ev.Raw, []byte(`"categoryPreferences"`)) {
+	if hasPrefs {
 		_ = json.Unmarshal(ev.Raw, &f) // validated at ingest; a failure leaves no preferences
 	}
 	prefs := f.Context.Consent.CategoryPreferences

@@ -150,8 +150,8 @@ func (e *Engine) timed(p store.ProfileID) {
 // Observe folds an event a user profile performed into every maintained
 // counter it matches.
 func (e *Engine) Observe(p store.ProfileID, ev *store.Event) {
-	if ev.Signals.GPC || bytes.Contains(ev.Raw, []byte(`"categoryPreferences"`)) {
-		e.consent(p, ev)
+	if prefs := bytes.Contains(ev.Raw, []byte(`"categoryPreferences"`)); prefs || ev.Signals.GPC {
+		e.consent(p, ev, prefs)
 	}
 	if e.defs.Empty() {
 		return
