@@ -122,7 +122,7 @@ func (f *folder) backfill(ctx context.Context, eng *compute.Engine, counters []*
 // owner returns the profile that holds an event's userId, or else its
 // anonymousId (0 if neither is held).
 func owner(g *identity.Graph, rules *identity.Compiled, ev *store.Event) store.ProfileID {
-	for _, id := range []store.Identifier{{Type: "user_id", Value: ev.UserID}, {Type: "anonymous_id", Value: ev.AnonymousID}} {
+	for _, id := range []store.Identifier{{Type: identity.UserID, Value: ev.UserID}, {Type: identity.AnonymousID, Value: ev.AnonymousID}} {
 		if id.Value == "" {
 			continue
 		}
