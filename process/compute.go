@@ -14,16 +14,12 @@ import (
 	"github.com/kithcdp/kith/trait"
 )
 
-// loadEngine loads the workspace's definitions and the compute engine's
-// state, backfills counters that are new since the state was written, and
-// commits what that changed. Without definitions the engine holds nothing
-// and costs next to nothing.
-func (f *folder) loadEngine(ctx context.Context) error {
+// loadEngine compiles the workspace's stored definitions (as the caller
+// just read them) and loads the compute engine's state, backfills counters
+// that are new since the state was written, and commits what that changed.
+// Without definitions the engine holds nothing and costs next to nothing.
+func (f *folder) loadEngine(ctx context.Context, stored []store.Definition) error {
 	o := &f.p.o
-	stored, err := o.Store.Definitions(ctx, f.ws)
-	if err != nil {
-		return fmt.Errorf("definitions of %s: %w", f.ws, err)
-	}
 	f.defsDigest = compute.Digest(stored)
 	f.defsCheckAt = time.Now().Add(o.DefinitionsPoll) // real time: polling is not folding
 	defs, err := compute.Compile(stored)
@@ -150,7 +146,7 @@ func (f *folder) tick(ctx context.Context) error {
 				return errReload
 			}
 			o.Logger.Info("definitions changed; reloading computed traits and audiences", "workspace", f.ws)
-			return f.loadEngine(ctx)
+			return f.loadEngine(ctx, stored)
 		}
 	}
 	now := o.Now()
@@ -208,17 +204,14 @@ func rulesBody(defs []store.Definition) string {
 // IdentityRulesName is the name of the identity rules definition.
 const IdentityRulesName = "rules"
 
-// apiRules returns the identity rules set through the admin API, compiled,
-// and their body (nil and "" if none). Rules that no longer compile are
-// logged and ignored: the config file's apply.
-func (p *Processor) apiRules(ctx context.Context, ws string) (*identity.Compiled, string, error) {
-	defs, err := p.o.Store.Definitions(ctx, ws)
-	if err != nil {
-		return nil, "", fmt.Errorf("definitions of %s: %w", ws, err)
-	}
+// apiRules returns the identity rules set through the admin API among a
+// workspace's stored definitions, compiled, and their body (nil and "" if
+// none). Rules that no longer compile are logged and ignored: the config
+// file's apply.
+func (p *Processor) apiRules(ws string, defs []store.Definition) (*identity.Compiled, string) {
 	body := rulesBody(defs)
 	if body == "" {
-		return nil, "", nil
+		return nil, ""
 	}
 	var r identity.Rules
 	c, err := func() (*identity.Compiled, error) {
@@ -229,9 +222,9 @@ func (p *Processor) apiRules(ctx context.Context, ws string) (*identity.Compiled
 	}()
 	if err != nil {
 		p.o.Logger.Error("identity rules set through the API do not compile; using the config file's", "workspace", ws, "err", err)
-		return nil, body, nil
+		return nil, body
 	}
-	return c, body, nil
+	return c, body
 }
 
 // ErrNotLeading is returned by Preview when this node does not fold the

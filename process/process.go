@@ -242,10 +242,11 @@ func (p *Processor) open(ctx context.Context, ws string) (*folder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity rules of %s: %w", ws, err)
 	}
-	apiRules, rulesBody, err := p.apiRules(ctx, ws)
+	stored, err := p.o.Store.Definitions(ctx, ws)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("definitions of %s: %w", ws, err)
 	}
+	apiRules, rulesBody := p.apiRules(ws, stored)
 	if apiRules != nil {
 		rules = apiRules
 	}
@@ -273,7 +274,7 @@ func (p *Processor) open(ctx context.Context, ws string) (*folder, error) {
 		return nil, fmt.Errorf("load identity graph of %s: %w", ws, err)
 	}
 	f := &folder{p: p, ws: ws, lease: l, pos: l.Position, g: g, rules: rules, rulesBody: rulesBody}
-	if err := f.loadEngine(ctx); err != nil {
+	if err := f.loadEngine(ctx, stored); err != nil {
 		return nil, err
 	}
 	return f, nil
