@@ -146,7 +146,9 @@ func (p *suppressor) filter(ctx context.Context, ws string, b *store.Batch) (int
 		if hit(identity.UserID, userID) || hit(identity.AnonymousID, anonymousID) {
 			return true
 		}
-		if raw == nil {
+		// The raw JSON holds more only for an identify call (traits.email)
+		// or a quarantined entry (no ids of its own): skip decoding the rest.
+		if raw == nil || (!identify && (userID != "" || anonymousID != "")) {
 			return false
 		}
 		var f struct {
