@@ -2,8 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -12,24 +10,6 @@ import (
 )
 
 const auditPath = "/v1/workspaces/acme/audit"
-
-// call sends a request with a Bearer token and returns the status.
-func call(t *testing.T, base, method, path, token, body string) int {
-	t.Helper()
-	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
 
 // auditUntil reads a workspace's audit log from the store until it holds
 // n entries (reads are flushed within 100 ms) or 10 s have passed.
@@ -55,7 +35,7 @@ func TestAuditRecordsWritesAndPersonalReads(t *testing.T) {
 
 	// An admin change: audited before it is answered, so the entry is
 	// there as soon as the answer is.
-	if code := call(t, b.srv.URL, "PUT", "/v1/workspaces/acme/audiences/vip", opsToken, `{"condition":"true"}`); code != 201 {
+	if code, _ := b.call(t, "PUT", "/v1/workspaces/acme/audiences/vip", opsToken, `{"condition":"true"}`); code != 201 {
 		t.Fatalf("PUT audience: %d", code)
 	}
 	es, err := b.st.Audit(context.Background(), "acme", 0, 100)
@@ -70,20 +50,20 @@ func TestAuditRecordsWritesAndPersonalReads(t *testing.T) {
 
 	// Reads of personal data: a Profile API read (with a query that names a
 	// person) and one of a profile that does not exist.
-	if code := call(t, b.srv.URL, "GET", adaPath+"?limit=5&next=ada@example.com", deskToken, ""); code != 200 {
+	if code, _ := b.call(t, "GET", adaPath+"?limit=5&next=ada@example.com", deskToken, ""); code != 200 {
 		t.Fatalf("profile read: %d", code)
 	}
-	if code := call(t, b.srv.URL, "GET", "/v1/spaces/acme/collections/users/profiles/user_id:nobody-here/traits", deskToken, ""); code != 404 {
+	if code, _ := b.call(t, "GET", "/v1/spaces/acme/collections/users/profiles/user_id:nobody-here/traits", deskToken, ""); code != 404 {
 		t.Fatalf("missing profile read: %d", code)
 	}
 	// Not audited: a read of configuration, refused requests, the
 	// tracking API, and reading the audit log itself.
-	call(t, b.srv.URL, "GET", "/v1/workspaces/acme/audiences/vip", opsToken, "")
-	call(t, b.srv.URL, "GET", adaPath, "tok_wrong_1234567890", "")
-	call(t, b.srv.URL, "GET", adaPath, pdebugToken, "")
-	call(t, b.srv.URL, "GET", auditPath, opsToken, "")
+	b.call(t, "GET", "/v1/workspaces/acme/audiences/vip", opsToken, "")
+	b.call(t, "GET", adaPath, "tok_wrong_1234567890", "")
+	b.call(t, "GET", adaPath, pdebugToken, "")
+	b.call(t, "GET", auditPath, opsToken, "")
 	// The other workspace's read lands in its own log.
-	if code := call(t, b.srv.URL, "GET", "/v1/spaces/globex/collections/users/profiles/user_id:ada/traits", globexToken, ""); code != 200 {
+	if code, _ := b.call(t, "GET", "/v1/spaces/globex/collections/users/profiles/user_id:ada/traits", globexToken, ""); code != 200 {
 		t.Fatalf("globex read: %d", code)
 	}
 
@@ -127,11 +107,11 @@ func TestAuditAPIPagingScopeAndWorkspace(t *testing.T) {
 	t.Parallel()
 	b := setupProfiles(t)
 	for _, name := range []string{"a", "b", "c", "d", "e"} {
-		if code := call(t, b.srv.URL, "PUT", "/v1/workspaces/acme/audiences/"+name, opsToken, `{"condition":"true"}`); code != 201 {
+		if code, _ := b.call(t, "PUT", "/v1/workspaces/acme/audiences/"+name, opsToken, `{"condition":"true"}`); code != 201 {
 			t.Fatalf("PUT %s: %d", name, code)
 		}
 	}
-	if code := call(t, b.srv.URL, "DELETE", "/v1/workspaces/acme/audiences/e", opsToken, ""); code != 200 && code != 204 {
+	if code, _ := b.call(t, "DELETE", "/v1/workspaces/acme/audiences/e", opsToken, ""); code != 200 && code != 204 {
 		t.Fatalf("DELETE: %d", code)
 	}
 

@@ -5,9 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -103,28 +101,6 @@ func privacySetup(t *testing.T) *bundle {
 	return b
 }
 
-// fetch GETs path with token and returns status, headers and body.
-func fetch(t *testing.T, b *bundle, path, token string) (int, http.Header, []byte) {
-	t.Helper()
-	req, err := http.NewRequest("GET", b.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header, body
-}
-
 func TestPrivacyExportAPI(t *testing.T) {
 	t.Parallel()
 	b := privacySetup(t)
@@ -154,7 +130,7 @@ func TestPrivacyExportAPI(t *testing.T) {
 		{"1", prDPO, "json"},
 		{"user_id:u-42", prDPO, "csv"},
 	} {
-		code, h, body := fetch(t, b, prExports+c.id+"/export?format="+c.format, c.token)
+		code, h, body := fetchRaw(t, b.srv, prExports+c.id+"/export?format="+c.format, "Authorization", "Bearer "+c.token)
 		if code != 200 {
 			t.Errorf("%s %s: %d %s", c.id, c.format, code, body)
 			continue
@@ -163,7 +139,7 @@ func TestPrivacyExportAPI(t *testing.T) {
 		if c.format == "csv" {
 			want, ct, ext = wantZip.Bytes(), "application/zip", ".zip"
 		}
-		if !bytes.Equal(body, want) {
+		if body != string(want) {
 			t.Errorf("%s %s: the answer is not privacy.Export's:\n%s", c.id, c.format, body)
 		}
 		if h.Get("Content-Type") != ct || h.Get("Cache-Control") != "no-store" ||
@@ -211,7 +187,7 @@ func TestPrivacyExportAPI(t *testing.T) {
 		t.Errorf("the CSV export: %v", err)
 	}
 	// The merged-away visitor's kith id leads to ada too.
-	if code, _, body := fetch(t, b, prExports+"kith_id:2/export", prDPO); code != 200 || !bytes.Contains(body, []byte(`"requested_kith_id":2`)) {
+	if code, _, body := fetchRaw(t, b.srv, prExports+"kith_id:2/export", "Authorization", "Bearer "+prDPO); code != 200 || !strings.Contains(body, `"requested_kith_id":2`) {
 		t.Errorf("kith_id:2: %d %.300s", code, body)
 	}
 }

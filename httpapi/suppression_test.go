@@ -85,7 +85,7 @@ func TestSuppressionList(t *testing.T) {
 		t.Fatalf("list: %v %v", reasons, err)
 	}
 	// The metric.
-	if code, _, body := fetch(t, b, "/metrics", ""); code != 200 || !strings.Contains(string(body), `kith_events_suppressed_total{workspace="acme"} 3`) {
+	if code, _, body := fetchRaw(t, b.srv, "/metrics"); code != 200 || !strings.Contains(body, `kith_events_suppressed_total{workspace="acme"} 3`) {
 		t.Fatalf("metrics: %d, no kith_events_suppressed_total 3", code)
 	}
 
