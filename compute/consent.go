@@ -45,6 +45,9 @@ func (e *Engine) consent(p store.ProfileID, ev *store.Event, hasPrefs bool) {
 		return
 	}
 	pr := e.get(p, false)
+	if len(prefs) == 0 && bytes.Contains(pr.values[ConsentValue], []byte(`"gpc":true`)) {
+		return // GPC again on a profile that has it: nothing to merge
+	}
 	next := consentValue{Timestamp: ev.Timestamp, Position: ev.Position, GPC: ev.Signals.GPC}
 	if len(prefs) > 0 {
 		next.CategoryPreferences = prefs
