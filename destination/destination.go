@@ -105,3 +105,25 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	*d = Duration(f * float64(time.Second))
 	return nil
 }
+
+// Deletion asks a destination to delete what it holds on one person, for
+// a data-subject erasure request.
+type Deletion struct {
+	// Request is the data-subject request's id, stable across retries:
+	// senders pass it on as the idempotency key.
+	Request   string
+	Workspace string
+	Profile   store.ProfileID
+	// Identifiers are every identifier the profile held when the request
+	// was made (user_id, anonymous_id, email, …).
+	Identifiers []store.Identifier
+}
+
+// Deleter is implemented by the Senders of destinations that can delete a
+// person's data on their side. The request's status records, per
+// destination, whether the deletion was sent, failed, or is not supported.
+type Deleter interface {
+	// Delete asks the destination to delete the person's data; on failure
+	// it returns a *Error (retried unless Permanent or Reject).
+	Delete(ctx context.Context, d Deletion) error
+}

@@ -253,3 +253,11 @@ var (
 	ErrLeaseHeld = errors.New("lease held by another owner")
 	ErrLeaseLost = errors.New("lease lost or cursor moved")
 )
+
+// TypePrivacy is the type of the control events that record what a person
+// or an admin decided about a profile's data: consent, correction,
+// restriction, objection, personal terms, erasure, suppression. Their JSON
+// is a privacy.Command. Like TypeIdentity events, they are folded in order,
+// so a replay reproduces each decision at the point it was made instead of
+// undoing it.
+const TypePrivacy = "kith.privacy"
