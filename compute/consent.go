@@ -3,77 +3,185 @@ package compute
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"time"
 
+	"github.com/kithcdp/kith/privacy"
 	"github.com/kithcdp/kith/store"
 )
 
-// ConsentValue is the computed value that holds a profile's current
-// consent: the categoryPreferences (Segment's context.consent) of the
-// latest event, by timestamp, that carried any, and whether any of its
-// events came with the Global Privacy Control signal (Sec-GPC: 1, kept in
-// the event's request signals, so a replay applies it too), as
-// {"categoryPreferences": {...}, "timestamp": ..., "position": ...,
-// "gpc": true}. GPC is an opt-out of sale and sharing that stays: a later
-// event without it does not undo it, and a merge keeps it. The delivery
-// engine's consent gate reads the value; the name is reserved.
+// ConsentValue is the computed value that holds a profile's consent and
+// privacy choices, as
+//
+//	{"categoryPreferences": {...}, "tcString": "...", "timestamp": ...,
+//	 "position": ..., "gpc": true, "terms": [...], "restricted": [...],
+//	 "objected": [...]}
+//
+//   - categoryPreferences and tcString are what the latest event, by
+//     timestamp, that carried any said (Segment's context.consent), with
+//     the purposes a person or an admin set since (privacy control events,
+//     ActionConsent) merged in by name;
+//   - gpc is whether any of the profile's events came with the Global
+//     Privacy Control signal (Sec-GPC: 1, kept in the event's request
+//     signals, so a replay applies it too): an opt-out of sale and sharing
+//     that stays — a later event without it does not undo it, and a merge
+//     keeps it;
+//   - terms are the personal terms the person chose (ActionTerms);
+//   - restricted and objected are the scopes (privacy.ScopeMarketing,
+//     ScopeProfiling, ScopeAll) of the person's restrictions of processing
+//     and objections. A profile restricted in "all" or "profiling", or
+//     objecting to "profiling", is in no audience and has no computed
+//     traits while it lasts (the counters keep counting, so lifting it
+//     restores them).
+//
+// The delivery engine's consent gate reads the value; the name is
+// reserved.
 const ConsentValue = "consent"
 
 type consentValue struct {
 	CategoryPreferences map[string]json.RawMessage `json:"categoryPreferences,omitempty"`
+	TCString            string                     `json:"tcString,omitempty"`
 	Timestamp           time.Time                  `json:"timestamp"`
 	Position            int64                      `json:"position"`
 	GPC                 bool                       `json:"gpc,omitempty"`
+	Terms               []string                   `json:"terms,omitempty"`
+	Restricted          []string                   `json:"restricted,omitempty"`
+	Objected            []string                   `json:"objected,omitempty"`
 }
 
-// consent records the consent an event carries (its categoryPreferences,
-// its GPC signal) on its profile; hasPrefs is whether its raw JSON names
-// categoryPreferences at all (the caller has looked).
+// excludes reports whether v keeps its profile out of audiences and
+// computed traits.
+func (v consentValue) excludes() bool {
+	return slices.Contains(v.Restricted, privacy.ScopeAll) || slices.Contains(v.Restricted, privacy.ScopeProfiling) ||
+		slices.Contains(v.Objected, privacy.ScopeProfiling)
+}
+
+// holdsConsent reports whether an event's raw JSON may carry consent (the
+// caller decodes it only then).
+func holdsConsent(raw []byte) bool {
+	return bytes.Contains(raw, []byte(`"categoryPreferences"`)) || bytes.Contains(raw, []byte(`"tcString"`))
+}
+
+// consent records the consent an event carries (its categoryPreferences
+// and TCF string, its GPC signal) on its profile; hasPrefs is whether its
+// raw JSON may carry consent at all (the caller has looked).
 func (e *Engine) consent(p store.ProfileID, ev *store.Event, hasPrefs bool) {
 	var f struct {
 		Context struct {
 			Consent struct {
 				CategoryPreferences map[string]json.RawMessage `json:"categoryPreferences"`
+				TCString            string                     `json:"tcString"`
 			} `json:"consent"`
 		} `json:"context"`
 	}
 	if hasPrefs {
 		_ = json.Unmarshal(ev.Raw, &f) // validated at ingest; a failure leaves no preferences
 	}
-	prefs := f.Context.Consent.CategoryPreferences
-	if len(prefs) == 0 && !ev.Signals.GPC {
+	prefs, tc := f.Context.Consent.CategoryPreferences, f.Context.Consent.TCString
+	said := len(prefs) > 0 || tc != ""
+	if !said && !ev.Signals.GPC {
 		return
 	}
 	pr := e.get(p, false)
-	if len(prefs) == 0 && bytes.Contains(pr.values[ConsentValue], []byte(`"gpc":true`)) {
+	if !said && bytes.Contains(pr.values[ConsentValue], []byte(`"gpc":true`)) {
 		return // GPC again on a profile that has it: nothing to merge
 	}
-	next := consentValue{Timestamp: ev.Timestamp, Position: ev.Position, GPC: ev.Signals.GPC}
-	if len(prefs) > 0 {
-		next.CategoryPreferences = prefs
-	} else {
-		// GPC alone: the preferences held stay as they are.
-		next.Timestamp, next.Position = time.Time{}, 0
+	e.updateConsent(p, pr, ev, func(cur *consentValue) {
+		cur.GPC = cur.GPC || ev.Signals.GPC
+		if said && later(ev.Timestamp, ev.Position, cur) {
+			cur.CategoryPreferences, cur.TCString = prefs, tc
+			cur.Timestamp, cur.Position = ev.Timestamp, ev.Position
+		}
+	})
+}
+
+// Control applies a privacy control event (consent, terms, restriction,
+// objection and their undoing) to profile p's consent value. Other
+// actions change nothing here.
+func (e *Engine) Control(p store.ProfileID, cmd *privacy.Command, ev *store.Event) {
+	pr := e.get(p, false)
+	e.updateConsent(p, pr, ev, func(cur *consentValue) {
+		switch cmd.Action {
+		case privacy.ActionConsent:
+			prefs := make(map[string]json.RawMessage, len(cur.CategoryPreferences)+len(cmd.Consent))
+			for k, v := range cur.CategoryPreferences {
+				prefs[k] = v
+			}
+			for k, granted := range cmd.Consent {
+				prefs[k] = json.RawMessage("false")
+				if granted {
+					prefs[k] = json.RawMessage("true")
+				}
+			}
+			cur.CategoryPreferences = prefs
+			cur.Timestamp, cur.Position = ev.Timestamp, ev.Position
+		case privacy.ActionTerms:
+			cur.Terms = sortedSet(cmd.Terms)
+		case privacy.ActionRestrict:
+			cur.Restricted = sortedSet(append(cur.Restricted, cmd.Scope))
+		case privacy.ActionUnrestrict:
+			cur.Restricted = slices.DeleteFunc(cur.Restricted, func(s string) bool { return s == cmd.Scope })
+		case privacy.ActionObject:
+			cur.Objected = sortedSet(append(cur.Objected, cmd.Scope))
+		case privacy.ActionUnobject:
+			cur.Objected = slices.DeleteFunc(cur.Objected, func(s string) bool { return s == cmd.Scope })
+		}
+	})
+}
+
+// updateConsent applies change to p's consent value and stores it if it
+// changed; a change of whether it excludes p from audiences and computed
+// traits marks p for evaluation.
+func (e *Engine) updateConsent(p store.ProfileID, pr *profile, ev *store.Event, change func(*consentValue)) {
+	cur := decodeConsent(pr.values[ConsentValue])
+	was := cur.excludes()
+	change(&cur)
+	v, err := json.Marshal(cur)
+	if err != nil || bytes.Equal(v, pr.values[ConsentValue]) {
+		return
 	}
-	if v := mergeConsent(pr.values[ConsentValue], next); v != nil {
-		e.setValue(p, pr, ConsentValue, v, ev.ReceivedAt, ev.Position)
+	e.setValue(p, pr, ConsentValue, v, ev.ReceivedAt, ev.Position)
+	pr.excluded = cur.excludes()
+	if pr.excluded != was {
+		e.touch(p, ev.Position)
 	}
 }
 
-// mergeConsent combines a held consent value with another: the later
-// preferences (by timestamp, then position) win, GPC is kept if either
-// has it. It returns the encoded result, or nil if it equals held.
+// later reports whether consent said at (ts, position) is later than
+// cur's.
+func later(ts time.Time, position int64, cur *consentValue) bool {
+	return cur.CategoryPreferences == nil && cur.TCString == "" || ts.After(cur.Timestamp) ||
+		ts.Equal(cur.Timestamp) && position > cur.Position
+}
+
+func decodeConsent(raw json.RawMessage) consentValue {
+	var v consentValue
+	if raw != nil && json.Unmarshal(raw, &v) != nil {
+		return consentValue{}
+	}
+	return v
+}
+
+func sortedSet(s []string) []string {
+	s = slices.Clone(s)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// mergeConsent combines a held consent value with another (a merge of two
+// profiles): the later preferences (by timestamp, then position) win; GPC,
+// terms, restrictions and objections of either are kept — the stricter
+// choice stays. It returns the encoded result, or nil if it equals held.
 func mergeConsent(held json.RawMessage, other consentValue) json.RawMessage {
-	var cur consentValue
-	if held != nil && json.Unmarshal(held, &cur) != nil {
-		cur = consentValue{}
+	out := decodeConsent(held)
+	out.GPC = out.GPC || other.GPC
+	if (other.CategoryPreferences != nil || other.TCString != "") && later(other.Timestamp, other.Position, &out) {
+		out.CategoryPreferences, out.TCString = other.CategoryPreferences, other.TCString
+		out.Timestamp, out.Position = other.Timestamp, other.Position
 	}
-	out := cur
-	out.GPC = cur.GPC || other.GPC
-	if other.CategoryPreferences != nil && (cur.CategoryPreferences == nil || other.Timestamp.After(cur.Timestamp) ||
-		(other.Timestamp.Equal(cur.Timestamp) && other.Position > cur.Position)) {
-		out.CategoryPreferences, out.Timestamp, out.Position = other.CategoryPreferences, other.Timestamp, other.Position
-	}
+	out.Terms = sortedSet(append(out.Terms, other.Terms...))
+	out.Restricted = sortedSet(append(out.Restricted, other.Restricted...))
+	out.Objected = sortedSet(append(out.Objected, other.Objected...))
 	v, err := json.Marshal(out)
 	if err != nil || (held != nil && bytes.Equal(v, held)) {
 		return nil

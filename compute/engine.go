@@ -76,6 +76,9 @@ type profile struct {
 	values  map[string]json.RawMessage // computed values as stored
 	members map[string]bool            // audiences it is in
 	due     time.Time                  // when its windows next move (zero: never)
+	// excluded is set while the person's restriction or objection keeps
+	// the profile out of audiences and computed traits (consent.go).
+	excluded bool
 }
 
 // held is a profile trait's current value, decoded as audiences see it,
@@ -150,7 +153,7 @@ func (e *Engine) timed(p store.ProfileID) {
 // Observe folds an event a user profile performed into every maintained
 // counter it matches.
 func (e *Engine) Observe(p store.ProfileID, ev *store.Event) {
-	if prefs := bytes.Contains(ev.Raw, []byte(`"categoryPreferences"`)); prefs || ev.Signals.GPC {
+	if prefs := holdsConsent(ev.Raw); prefs || ev.Signals.GPC {
 		e.consent(p, ev, prefs)
 	}
 	if e.defs.Empty() {
@@ -284,6 +287,7 @@ func (e *Engine) Merge(into, from store.ProfileID, position int64, at time.Time)
 			if json.Unmarshal(c, &from) == nil {
 				if v := mergeConsent(t.values[ConsentValue], from); v != nil {
 					e.setValue(into, t, ConsentValue, v, at, position)
+					t.excluded = decodeConsent(v).excludes()
 				}
 			}
 		}
@@ -315,9 +319,27 @@ func (e *Engine) Merge(into, from store.ProfileID, position int64, at time.Time)
 // memberships stay and are re-evaluated.
 func (e *Engine) Rebuild(p store.ProfileID, position int64) {
 	if pr := e.prof[p]; pr != nil {
-		pr.states, pr.traits, pr.values = nil, nil, nil
+		pr.states, pr.traits, pr.values, pr.excluded = nil, nil, nil, false
 	}
 	delete(e.written, p)
+	e.unlink(p, position)
+	e.touch(p, position)
+}
+
+// Forget drops everything the engine holds about profile p, which is
+// being erased: the store deletes its rows, so nothing is written for it
+// (not even audience exits); the accounts it belonged to are evaluated
+// again without it.
+func (e *Engine) Forget(p store.ProfileID, position int64) {
+	delete(e.prof, p)
+	delete(e.written, p)
+	delete(e.dirty, p)
+	e.unlink(p, position)
+}
+
+// unlink removes p's links to accounts (or, for an account, to users) and
+// marks the other sides for evaluation.
+func (e *Engine) unlink(p store.ProfileID, position int64) {
 	for _, a := range e.accountsOf[p] {
 		e.usersOf[a] = slices.DeleteFunc(e.usersOf[a], func(u store.ProfileID) bool { return u == p })
 		e.touch(a, position)
@@ -328,7 +350,6 @@ func (e *Engine) Rebuild(p store.ProfileID, position int64) {
 		e.touch(u, position)
 	}
 	delete(e.usersOf, p)
-	e.touch(p, position)
 }
 
 // Evaluate re-evaluates every profile touched since the last call, and
@@ -432,14 +453,17 @@ func (e *Engine) evaluate(p store.ProfileID, now time.Time, m mark, cursor int64
 	if m.timed {
 		reason = "expired"
 	}
-	if position == 0 {
-		position = cursor
-	}
-	before := len(e.out.Values) + len(e.out.Audiences)
 	pr := e.prof[p]
 	if pr == nil {
 		pr = &profile{}
 	}
+	if pr.excluded {
+		reason = "restricted"
+	}
+	if position == 0 {
+		position = cursor
+	}
+	before := len(e.out.Values) + len(e.out.Audiences)
 	kind := store.KindUser
 	if pr.account {
 		kind = store.KindAccount
@@ -475,7 +499,7 @@ func (e *Engine) evaluate(p store.ProfileID, now time.Time, m mark, cursor int64
 		}
 		s := e.state(p, pr, t)
 		var v json.RawMessage
-		if s != nil {
+		if s != nil && !pr.excluded {
 			v = t.Value(s, now)
 		}
 		e.setValue(p, pr, def.Name, v, now, position)
@@ -498,6 +522,7 @@ func (e *Engine) evaluate(p store.ProfileID, now time.Time, m mark, cursor int64
 			e.errors++
 			in = false
 		}
+		in = in && !pr.excluded
 		ap.Audiences[def.Name] = in
 		switch was := pr.members[def.Name]; {
 		case in && !was:

@@ -80,6 +80,9 @@ func Load(ctx context.Context, st store.ComputeStore, workspace string, defs *De
 			pr.values = map[string]json.RawMessage{}
 		}
 		pr.values[v.Name] = v.Value
+		if v.Name == ConsentValue {
+			pr.excluded = decodeConsent(v.Value).excludes()
+		}
 		return nil
 	})
 	if err != nil {

@@ -140,6 +140,13 @@ func (g *Graph) Dissolve(p store.ProfileID, reuse ...store.ProfileID) {
 	g.reuse = append(append(g.reuse, p), reuse...)
 }
 
+// Forget removes a profile and everything it holds from the graph for
+// good (an erasure): its id is not allocated again.
+func (g *Graph) Forget(p store.ProfileID) {
+	g.Dissolve(p)
+	g.reuse = g.reuse[:len(g.reuse)-1]
+}
+
 // Ignore makes Resolve leave the given identifiers out until the next call
 // (or EndRebuild); a rebuild uses it for the events it corrects.
 func (g *Graph) Ignore(ids ...store.Identifier) {

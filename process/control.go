@@ -117,6 +117,15 @@ func (f *folder) rebuild(ctx context.Context, b *batch, p store.ProfileID, fix c
 			return fmt.Errorf("rebuild profile %d: %w", p, err)
 		}
 		for i := range events {
+			if events[i].Type == store.TypePrivacy {
+				// Consent, terms, restrictions and corrections on the
+				// timeline apply again to whichever profile holds their
+				// identifier now.
+				if err := f.privacy(ctx, b, &events[i]); err != nil {
+					return err
+				}
+				continue
+			}
 			switch {
 			case fix.ignore.Type == "":
 			case fix.at == 0 || events[i].Position == fix.at:

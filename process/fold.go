@@ -125,6 +125,11 @@ func (b *batch) traits(p store.ProfileID, kind string, raw json.RawMessage, ev *
 	if json.Unmarshal(raw, &m) != nil {
 		return
 	}
+	b.setTraits(p, kind, m, ev)
+}
+
+// setTraits records traits m of profile p, set by ev, in key order.
+func (b *batch) setTraits(p store.ProfileID, kind string, m map[string]json.RawMessage, ev *store.Event) {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

@@ -32,6 +32,7 @@ type Store interface {
 	store.Log
 	store.State
 	store.Definitions
+	store.PrivacyStore // erasure (privacy control events)
 }
 
 // Options configure a Processor.
@@ -300,7 +301,7 @@ func (f *folder) step(ctx context.Context) (int, error) {
 	}
 	// A control event is folded in a batch of its own, after everything
 	// before it is committed: it may rebuild profiles from the state.
-	if i := slices.IndexFunc(events, func(e store.Event) bool { return e.Type == store.TypeIdentity }); i > 0 {
+	if i := slices.IndexFunc(events, func(e store.Event) bool { return isControl(e.Type) }); i > 0 {
 		events = events[:i]
 	} else if i == 0 {
 		events = events[:1]
@@ -332,6 +333,10 @@ func (f *folder) step(ctx context.Context) (int, error) {
 	return len(events), nil
 }
 
+// isControl reports whether events of type t are control events, folded
+// in a batch of their own.
+func isControl(t string) bool { return t == store.TypeIdentity || t == store.TypePrivacy }
+
 // fold folds events into the graph and the compute engine and returns
 // the changes to commit.
 func (f *folder) fold(ctx context.Context, events []store.Event, prio func(string) int) (*store.Changes, error) {
@@ -339,13 +344,18 @@ func (f *folder) fold(ctx context.Context, events []store.Event, prio func(strin
 	defer f.eng.Unlock()
 	b := newBatch(f.ws, f.lease.Epoch, f.pos, prio, f.eng)
 	for i := range events {
-		if events[i].Type == store.TypeIdentity {
-			if err := f.control(ctx, b, &events[i]); err != nil {
-				return nil, err
-			}
-			continue
+		var err error
+		switch events[i].Type {
+		case store.TypeIdentity:
+			err = f.control(ctx, b, &events[i])
+		case store.TypePrivacy:
+			err = f.privacy(ctx, b, &events[i])
+		default:
+			b.fold(f.g, &events[i])
 		}
-		b.fold(f.g, &events[i])
+		if err != nil {
+			return nil, err
+		}
 	}
 	c := b.finish(f.g.Next())
 	c.Compute = f.eng.Evaluate(f.p.o.Now(), c.To)

@@ -23,6 +23,9 @@ type Erasure struct {
 	// quarantined events and dead letters whose JSON holds one of the
 	// values (as a JSON string) are erased too.
 	Identifiers []Identifier
+	// Positions are further log events to erase: the control event that
+	// asked for the erasure, which names the person.
+	Positions []int64
 }
 
 // ErasureReport counts what Erase deleted, per place.

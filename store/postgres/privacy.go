@@ -66,6 +66,7 @@ func (s *Store) Erase(ctx context.Context, e store.Erasure) (store.ErasureReport
 	if err != nil {
 		return r, err
 	}
+	positions = append(positions, e.Positions...)
 	if len(positions) > 0 {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM log_dedup d USING log_events e
 			WHERE e.workspace = $1 AND e.position = ANY($2) AND d.workspace = $1 AND d.message_id = e.message_id AND d.position = e.position`,

@@ -64,6 +64,7 @@ func (s *Store) Erase(ctx context.Context, e store.Erasure) (store.ErasureReport
 	if err != nil {
 		return r, err
 	}
+	positions = append(positions, e.Positions...)
 	values := sqlstate.IdentifierValues(e.Identifiers)
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		err := sqlstate.InChunks(positions, func(in string, args []any) error {
