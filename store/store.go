@@ -161,6 +161,15 @@ type Source struct {
 	// never stored.
 	KeyHash  []byte
 	Settings json.RawMessage // allowed origins, rate limit, ...
+	// PrevKeyHash is the hash of the write key the source had before its
+	// last rotation, still accepted until PrevUntil; nil when there is none.
+	PrevKeyHash []byte
+	PrevUntil   time.Time
+	// ConfigHash is the hash of the write key the config file declared
+	// when it was last applied (nil for a source not from the file): a
+	// key rotated since then is kept as long as the file's value does not
+	// change.
+	ConfigHash []byte
 }
 
 // Token is an access token for the read and admin APIs.
@@ -169,6 +178,13 @@ type Token struct {
 	Name      string
 	Hash      []byte // HMAC-SHA-256(server secret, token)
 	Scopes    []string
+	// PrevHash is the hash the token had before its last rotation, still
+	// accepted until PrevUntil; nil when there is none.
+	PrevHash  []byte
+	PrevUntil time.Time
+	// ConfigHash is the hash of the token the config file declared when it
+	// was last applied (nil for a token not from the file); see Source.
+	ConfigHash []byte
 }
 
 // Registry holds workspaces, sources, tokens and server metadata.
@@ -193,6 +209,12 @@ type Registry interface {
 	PutToken(ctx context.Context, t Token) error
 	Tokens(ctx context.Context) ([]Token, error)
 	DeleteToken(ctx context.Context, workspace, name string) error
+	// RotateToken gives a token a new hash in one statement: the current
+	// hash becomes its previous one, accepted until prevUntil, or is
+	// dropped when prevUntil is zero (ErrNotFound if there is no such
+	// token). RotateWriteKey does the same for a source's write key.
+	RotateToken(ctx context.Context, workspace, name string, hash []byte, prevUntil time.Time) error
+	RotateWriteKey(ctx context.Context, workspace, slug string, hash []byte, prevUntil time.Time) error
 }
 
 // Durability describes the settings that make a commit durable.

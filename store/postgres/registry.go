@@ -68,9 +68,11 @@ func (s *Store) Workspaces(ctx context.Context) ([]store.Workspace, error) {
 
 // PutSource creates or replaces a source.
 func (s *Store) PutSource(ctx context.Context, src store.Source) error {
-	_, err := s.exec(ctx, `INSERT INTO sources (workspace, slug, key_hash, settings) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (workspace, slug) DO UPDATE SET key_hash = excluded.key_hash, settings = excluded.settings`,
-		src.Workspace, src.Slug, src.KeyHash, []byte(src.Settings))
+	_, err := s.exec(ctx, `INSERT INTO sources (workspace, slug, key_hash, settings, prev_key_hash, prev_until, config_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (workspace, slug) DO UPDATE SET key_hash = excluded.key_hash, settings = excluded.settings,
+			prev_key_hash = excluded.prev_key_hash, prev_until = excluded.prev_until, config_hash = excluded.config_hash`,
+		src.Workspace, src.Slug, src.KeyHash, []byte(src.Settings), src.PrevKeyHash, optTime(src.PrevUntil), src.ConfigHash)
 	if err != nil {
 		return fmt.Errorf("put source %q/%q: %w", src.Workspace, src.Slug, err)
 	}
@@ -89,12 +91,14 @@ func (s *Store) AddSource(ctx context.Context, src store.Source) (bool, error) {
 
 // Sources returns all sources ordered by workspace and slug.
 func (s *Store) Sources(ctx context.Context) ([]store.Source, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT workspace, slug, key_hash, settings FROM sources ORDER BY workspace COLLATE "C", slug COLLATE "C"`)
+	rows, _ := s.pool.Query(ctx, `SELECT workspace, slug, key_hash, settings, prev_key_hash, prev_until, config_hash
+		FROM sources ORDER BY workspace COLLATE "C", slug COLLATE "C"`)
 	srcs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Source, error) {
 		var src store.Source
 		var settings []byte
-		err := r.Scan(&src.Workspace, &src.Slug, &src.KeyHash, &settings)
-		src.Settings = settings
+		var until *time.Time
+		err := r.Scan(&src.Workspace, &src.Slug, &src.KeyHash, &settings, &src.PrevKeyHash, &until, &src.ConfigHash)
+		src.Settings, src.PrevUntil = settings, fromOptTime(until)
 		return src, err
 	})
 	if err != nil {
@@ -117,9 +121,11 @@ func (s *Store) DeleteSource(ctx context.Context, workspace, slug string) error 
 
 // PutToken creates or replaces an access token.
 func (s *Store) PutToken(ctx context.Context, t store.Token) error {
-	_, err := s.exec(ctx, `INSERT INTO tokens (workspace, name, hash, scopes) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (workspace, name) DO UPDATE SET hash = excluded.hash, scopes = excluded.scopes`,
-		t.Workspace, t.Name, t.Hash, t.Scopes)
+	_, err := s.exec(ctx, `INSERT INTO tokens (workspace, name, hash, scopes, prev_hash, prev_until, config_hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (workspace, name) DO UPDATE SET hash = excluded.hash, scopes = excluded.scopes,
+			prev_hash = excluded.prev_hash, prev_until = excluded.prev_until, config_hash = excluded.config_hash`,
+		t.Workspace, t.Name, t.Hash, t.Scopes, t.PrevHash, optTime(t.PrevUntil), t.ConfigHash)
 	if err != nil {
 		return fmt.Errorf("put token %q/%q: %w", t.Workspace, t.Name, err)
 	}
@@ -128,16 +134,63 @@ func (s *Store) PutToken(ctx context.Context, t store.Token) error {
 
 // Tokens returns all tokens ordered by workspace and name.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, _ := s.pool.Query(ctx, `SELECT workspace, name, hash, scopes FROM tokens ORDER BY workspace COLLATE "C", name COLLATE "C"`)
+	rows, _ := s.pool.Query(ctx, `SELECT workspace, name, hash, scopes, prev_hash, prev_until, config_hash
+		FROM tokens ORDER BY workspace COLLATE "C", name COLLATE "C"`)
 	ts, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Token, error) {
 		var t store.Token
-		err := r.Scan(&t.Workspace, &t.Name, &t.Hash, &t.Scopes)
+		var until *time.Time
+		err := r.Scan(&t.Workspace, &t.Name, &t.Hash, &t.Scopes, &t.PrevHash, &until, &t.ConfigHash)
+		t.PrevUntil = fromOptTime(until)
 		return t, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list tokens: %w", err)
 	}
 	return ts, nil
+}
+
+// RotateToken gives a token a new hash, keeping the current one until
+// prevUntil (see store.Registry).
+func (s *Store) RotateToken(ctx context.Context, workspace, name string, hash []byte, prevUntil time.Time) error {
+	n, err := s.exec(ctx, `UPDATE tokens SET prev_hash = CASE WHEN $1::timestamptz IS NULL THEN NULL ELSE hash END,
+		prev_until = $1, hash = $2 WHERE workspace = $3 AND name = $4`, optTime(prevUntil), hash, workspace, name)
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("rotate token %q/%q: %w", workspace, name, err)
+	}
+	return nil
+}
+
+// RotateWriteKey gives a source a new write key hash, keeping the current
+// one until prevUntil (see store.Registry).
+func (s *Store) RotateWriteKey(ctx context.Context, workspace, slug string, hash []byte, prevUntil time.Time) error {
+	n, err := s.exec(ctx, `UPDATE sources SET prev_key_hash = CASE WHEN $1::timestamptz IS NULL THEN NULL ELSE key_hash END,
+		prev_until = $1, key_hash = $2 WHERE workspace = $3 AND slug = $4`, optTime(prevUntil), hash, workspace, slug)
+	if err == nil && n == 0 {
+		err = store.ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("rotate write key %q/%q: %w", workspace, slug, err)
+	}
+	return nil
+}
+
+// optTime is an optional time as stored: NULL for the zero time.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// fromOptTime reads what optTime stored.
+func fromOptTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // DeleteToken removes a token (store.ErrNotFound if absent).

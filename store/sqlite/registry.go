@@ -58,9 +58,11 @@ func (s *Store) Workspaces(ctx context.Context) ([]store.Workspace, error) {
 
 // PutSource creates or replaces a source.
 func (s *Store) PutSource(ctx context.Context, src store.Source) error {
-	_, err := s.exec(ctx, "put source", `INSERT INTO sources (workspace, slug, key_hash, settings) VALUES (?, ?, ?, ?)
-		ON CONFLICT (workspace, slug) DO UPDATE SET key_hash = excluded.key_hash, settings = excluded.settings`,
-		src.Workspace, src.Slug, src.KeyHash, []byte(src.Settings))
+	_, err := s.exec(ctx, "put source", `INSERT INTO sources (workspace, slug, key_hash, settings, prev_key_hash, prev_until, config_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (workspace, slug) DO UPDATE SET key_hash = excluded.key_hash, settings = excluded.settings,
+			prev_key_hash = excluded.prev_key_hash, prev_until = excluded.prev_until, config_hash = excluded.config_hash`,
+		src.Workspace, src.Slug, src.KeyHash, []byte(src.Settings), src.PrevKeyHash, optMicros(src.PrevUntil), src.ConfigHash)
 	return err
 }
 
@@ -74,11 +76,13 @@ func (s *Store) AddSource(ctx context.Context, src store.Source) (bool, error) {
 // Sources returns all sources ordered by workspace and slug.
 func (s *Store) Sources(ctx context.Context) ([]store.Source, error) {
 	var out []store.Source
-	err := s.query(ctx, "list sources", `SELECT workspace, slug, key_hash, settings FROM sources ORDER BY workspace, slug`, func(r *sql.Rows) error {
+	err := s.query(ctx, "list sources", `SELECT workspace, slug, key_hash, settings, prev_key_hash, prev_until, config_hash
+		FROM sources ORDER BY workspace, slug`, func(r *sql.Rows) error {
 		var src store.Source
 		var settings []byte
-		err := r.Scan(&src.Workspace, &src.Slug, &src.KeyHash, &settings)
-		src.Settings = settings
+		var until sql.NullInt64
+		err := r.Scan(&src.Workspace, &src.Slug, &src.KeyHash, &settings, &src.PrevKeyHash, &until, &src.ConfigHash)
+		src.Settings, src.PrevUntil = settings, fromOptMicros(until)
 		out = append(out, src)
 		return err
 	})
@@ -92,24 +96,59 @@ func (s *Store) DeleteSource(ctx context.Context, workspace, slug string) error 
 
 // PutToken creates or replaces an access token.
 func (s *Store) PutToken(ctx context.Context, t store.Token) error {
-	_, err := s.exec(ctx, "put token", `INSERT INTO tokens (workspace, name, hash, scopes) VALUES (?, ?, ?, ?)
-		ON CONFLICT (workspace, name) DO UPDATE SET hash = excluded.hash, scopes = excluded.scopes`,
-		t.Workspace, t.Name, t.Hash, strings.Join(t.Scopes, " "))
+	_, err := s.exec(ctx, "put token", `INSERT INTO tokens (workspace, name, hash, scopes, prev_hash, prev_until, config_hash)
+		VALUES (?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (workspace, name) DO UPDATE SET hash = excluded.hash, scopes = excluded.scopes,
+			prev_hash = excluded.prev_hash, prev_until = excluded.prev_until, config_hash = excluded.config_hash`,
+		t.Workspace, t.Name, t.Hash, strings.Join(t.Scopes, " "), t.PrevHash, optMicros(t.PrevUntil), t.ConfigHash)
 	return err
 }
 
 // Tokens returns all tokens ordered by workspace and name.
 func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
 	var out []store.Token
-	err := s.query(ctx, "list tokens", `SELECT workspace, name, hash, scopes FROM tokens ORDER BY workspace, name`, func(r *sql.Rows) error {
+	err := s.query(ctx, "list tokens", `SELECT workspace, name, hash, scopes, prev_hash, prev_until, config_hash
+		FROM tokens ORDER BY workspace, name`, func(r *sql.Rows) error {
 		var t store.Token
 		var scopes string
-		err := r.Scan(&t.Workspace, &t.Name, &t.Hash, &scopes)
-		t.Scopes = strings.Fields(scopes)
+		var until sql.NullInt64
+		err := r.Scan(&t.Workspace, &t.Name, &t.Hash, &scopes, &t.PrevHash, &until, &t.ConfigHash)
+		t.Scopes, t.PrevUntil = strings.Fields(scopes), fromOptMicros(until)
 		out = append(out, t)
 		return err
 	})
 	return out, err
+}
+
+// RotateToken gives a token a new hash, keeping the current one until
+// prevUntil (see store.Registry).
+func (s *Store) RotateToken(ctx context.Context, workspace, name string, hash []byte, prevUntil time.Time) error {
+	return s.deleteOne(ctx, "rotate token", `UPDATE tokens SET prev_hash = CASE WHEN ? IS NULL THEN NULL ELSE hash END,
+		prev_until = ?1, hash = ? WHERE workspace = ? AND name = ?`, optMicros(prevUntil), hash, workspace, name)
+}
+
+// RotateWriteKey gives a source a new write key hash, keeping the current
+// one until prevUntil (see store.Registry).
+func (s *Store) RotateWriteKey(ctx context.Context, workspace, slug string, hash []byte, prevUntil time.Time) error {
+	return s.deleteOne(ctx, "rotate write key", `UPDATE sources SET prev_key_hash = CASE WHEN ? IS NULL THEN NULL ELSE key_hash END,
+		prev_until = ?1, key_hash = ? WHERE workspace = ? AND slug = ?`, optMicros(prevUntil), hash, workspace, slug)
+}
+
+// optMicros is an optional time as stored: unix microseconds, or NULL for
+// the zero time.
+func optMicros(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return micros(t)
+}
+
+// fromOptMicros reads what optMicros stored.
+func fromOptMicros(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return fromMicros(n.Int64)
 }
 
 // DeleteToken removes a token (store.ErrNotFound if absent).
@@ -117,6 +156,8 @@ func (s *Store) DeleteToken(ctx context.Context, workspace, name string) error {
 	return s.deleteOne(ctx, "delete token", `DELETE FROM tokens WHERE workspace = ? AND name = ?`, workspace, name)
 }
 
+// deleteOne runs a statement that must change one row (store.ErrNotFound
+// if it changed none).
 func (s *Store) deleteOne(ctx context.Context, doing, q string, args ...any) error {
 	n, err := s.exec(ctx, doing, q, args...)
 	if err == nil && n == 0 {

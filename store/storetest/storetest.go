@@ -525,6 +525,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	runState(t, open, ws)
 	runAudit(t, open, ws)
 	runPrivacy(t, open, ws)
+	runTokens(t, open, ws)
 }
 
 func event(ws, messageID string) store.Event {
