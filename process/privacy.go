@@ -37,12 +37,15 @@ func (f *folder) privacy(ctx context.Context, b *batch, ev *store.Event) error {
 		return nil
 	}
 	p, held := f.g.Owner(id)
+	if cmd.Action == privacy.ActionErase {
+		// Even when no profile holds the identifier (any more), the
+		// command itself names it, as may quarantined events: erase them.
+		return f.erase(ctx, b, p, id, ev)
+	}
 	if !held {
 		return nil
 	}
 	switch cmd.Action {
-	case privacy.ActionErase:
-		return f.erase(ctx, b, p, ev)
 	case privacy.ActionCorrect:
 		b.setTraits(p, store.KindUser, cmd.Traits, ev)
 	default:
@@ -52,26 +55,30 @@ func (f *folder) privacy(ctx context.Context, b *batch, ev *store.Event) error {
 	return nil
 }
 
-// erase deletes profile p and everything it holds — its rows in every
+// erase deletes profile p (0: no profile holds id) and everything it holds — its rows in every
 // table, its events, quarantined events and dead letters naming its
 // identifiers, and the control event that asked (ev) — and forgets it in
 // memory. It runs in a batch of its own (step folds a control event
 // alone, after the batches before it committed), and the store's erasure
 // comes first: if the node dies before the batch commits, the next one
 // loads a state without the profile and finds the control event gone.
-func (f *folder) erase(ctx context.Context, b *batch, p store.ProfileID, ev *store.Event) error {
-	held := f.g.Holdings(p)
-	ids := make([]store.Identifier, len(held))
-	for i, h := range held {
-		ids[i] = h.Identifier
+func (f *folder) erase(ctx context.Context, b *batch, p store.ProfileID, id store.Identifier, ev *store.Event) error {
+	e := store.Erasure{Workspace: f.ws, Identifiers: []store.Identifier{id}, Positions: []int64{ev.Position}}
+	if p != 0 {
+		e.Profiles = []store.ProfileID{p}
+		e.Identifiers = e.Identifiers[:0]
+		for _, h := range f.g.Holdings(p) {
+			e.Identifiers = append(e.Identifiers, h.Identifier)
+		}
 	}
-	rep, err := f.p.o.Store.Erase(ctx, store.Erasure{Workspace: f.ws, Profiles: []store.ProfileID{p},
-		Identifiers: ids, Positions: []int64{ev.Position}})
+	rep, err := f.p.o.Store.Erase(ctx, e)
 	if err != nil {
 		return fmt.Errorf("erase profile %d of %s: %w", p, f.ws, err)
 	}
-	f.g.Forget(p)
-	b.eng.Forget(p, ev.Position)
+	if p != 0 {
+		f.g.Forget(p)
+		b.eng.Forget(p, ev.Position)
+	}
 	f.p.o.Logger.Info("profile erased", "workspace", f.ws, "profile", p, "position", ev.Position,
 		"events", rep.Events, "quarantined", rep.Quarantined, "state_rows", rep.State, "outbox", rep.Outbox,
 		"dead_letters", rep.DeadLetters, "ledger", rep.Ledger)

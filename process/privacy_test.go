@@ -188,6 +188,13 @@ func TestEraseCommand(t *testing.T) {
 		if after["bob.revenue"] != "6.5" || bobBefore["bob.revenue"] != "5.5" || after["acme.active_accounts"] != "false" {
 			t.Errorf("after the erasure: %v (before: %v)", after, bobBefore)
 		}
+		// An erasure of an identifier no profile holds still erases the
+		// command that names it.
+		appendPrivacy(t, st, ws, c.now(), privacy.Command{Action: privacy.ActionErase, Identifier: store.Identifier{Type: "email", Value: "nobody@example.com"}})
+		fold()
+		if events, err := st.Read(ctx, store.LogQuery{Workspace: ws, Type: store.TypePrivacy}); err != nil || len(events) != 0 {
+			t.Errorf("the erasure of an unknown identifier stays in the log: %v %v", events, err)
+		}
 		// A restart loads the state without the profile; new events of the
 		// same person (nothing suppressed them) start a new profile.
 		appendEvents(t, st, ws, c.now(), `{"type":"identify","userId":"ada","timestamp":"2026-11-03T11:00:00Z"}`)
