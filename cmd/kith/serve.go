@@ -25,8 +25,10 @@ import (
 )
 
 // keepOnRetention are the event types retention never deletes: they carry
-// identity, so a replay after retention still rebuilds the same profiles.
-var keepOnRetention = []string{"identify", "alias", "group"}
+// identity, or decisions (control events: identity corrections, consent,
+// restrictions, corrections), so a replay after retention still rebuilds
+// the same profiles with the same choices.
+var keepOnRetention = []string{"identify", "alias", "group", store.TypeIdentity, store.TypePrivacy}
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("kith serve", flag.ContinueOnError)
