@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/store"
 )
 
@@ -126,4 +127,83 @@ type Deleter interface {
 	// Delete asks the destination to delete the person's data; on failure
 	// it returns a *Error (retried unless Permanent or Reject).
 	Delete(ctx context.Context, d Deletion) error
+}
+
+// KindDeletion is the kind senders give a deletion where a message names
+// its kind (the stream's Kith-Kind header).
+const KindDeletion = "deletion"
+
+// Check reports what makes d unusable, as a Reject *Error: a deletion
+// needs its request's id (the idempotency key) and at least one
+// identifier to find the person by.
+func (d Deletion) Check() error {
+	switch {
+	case d.Request == "":
+		return &Error{Reject: true, Msg: "deletion without a request id"}
+	case len(d.Identifiers) == 0:
+		return &Error{Reject: true, Msg: "deletion " + d.Request + " names no identifier"}
+	}
+	for _, id := range d.Identifiers {
+		if id.Type == "" || id.Value == "" {
+			return &Error{Reject: true, Msg: "deletion " + d.Request + " has an identifier without a type or a value"}
+		}
+	}
+	return nil
+}
+
+// Payload is the JSON message that asks a destination speaking Kith's
+// Segment-format events (webhooks, streams) to delete a person:
+//
+//	{"type": "delete", "messageId": <request id>,
+//	 "userId": <the first user_id>, "anonymousId": <the first anonymous_id>,
+//	 "context": {"externalIds": [{"id", "type", "collection": "users", "encoding": "none"}, …],
+//	             "traits": {"email": <the first email>, "phone": <the first phone>}}}
+//
+// externalIds lists every identifier, in Segment's shape; userId,
+// anonymousId and the traits are left out when the person has none of
+// that type. It fails as Check does.
+func (d Deletion) Payload() (json.RawMessage, error) {
+	if err := d.Check(); err != nil {
+		return nil, err
+	}
+	type externalID struct {
+		ID         string `json:"id"`
+		Type       string `json:"type"`
+		Collection string `json:"collection"`
+		Encoding   string `json:"encoding"`
+	}
+	var msg struct {
+		Type        string `json:"type"`
+		MessageID   string `json:"messageId"`
+		UserID      string `json:"userId,omitempty"`
+		AnonymousID string `json:"anonymousId,omitempty"`
+		Context     struct {
+			ExternalIDs []externalID      `json:"externalIds"`
+			Traits      map[string]string `json:"traits,omitempty"`
+		} `json:"context"`
+	}
+	msg.Type, msg.MessageID = "delete", d.Request
+	first := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	for _, id := range d.Identifiers {
+		msg.Context.ExternalIDs = append(msg.Context.ExternalIDs, externalID{ID: id.Value, Type: id.Type, Collection: "users", Encoding: "none"})
+		switch id.Type {
+		case identity.UserID:
+			first(&msg.UserID, id.Value)
+		case identity.AnonymousID:
+			first(&msg.AnonymousID, id.Value)
+		case identity.Email, identity.Phone:
+			if _, ok := msg.Context.Traits[id.Type]; !ok {
+				if msg.Context.Traits == nil {
+					msg.Context.Traits = map[string]string{}
+				}
+				msg.Context.Traits[id.Type] = id.Value
+			}
+		}
+	}
+	b, _ := json.Marshal(msg) // strings only: cannot fail
+	return b, nil
 }

@@ -63,6 +63,20 @@
 // Headers may not set Host, Content-Length, Content-Type, Content-Encoding,
 // Transfer-Encoding, Connection or any webhook-* header.
 //
+// # Deletion requests
+//
+// For a data-subject erasure request, Delete sends the person's deletion
+// to the same URL, signed the same way, in the same shape as events (alone
+// with batch 1, else {"batch":[message]}):
+//
+//	{"type": "delete", "messageId": "<request id>", "userId": "…", "anonymousId": "…",
+//	 "context": {"externalIds": [{"id": "ada@example.com", "type": "email", "collection": "users", "encoding": "none"}, …],
+//	             "traits": {"email": "ada@example.com"}}}
+//
+// Its webhook-id is the request id, the same on every retry; a receiver
+// deletes what it holds on the person (found by any of the identifiers)
+// and answers 2xx, also when it holds nothing.
+//
 // # How failures are classified
 //
 // As egress.Classify says: 2xx is delivered; 401, 403 and 410 are
@@ -125,7 +139,10 @@ type Sender struct {
 	now     func() time.Time
 }
 
-var _ destination.Sender = (*Sender)(nil)
+var (
+	_ destination.Sender  = (*Sender)(nil)
+	_ destination.Deleter = (*Sender)(nil)
+)
 
 // New makes a webhook Sender from its JSON configuration (see Config). A
 // nil client means egress.New(egress.Options{}), the guarded default; the
@@ -283,6 +300,19 @@ func (s *Sender) post(ctx context.Context, ds []destination.Delivery) error {
 	header["Webhook-Timestamp"] = []string{ts}
 	header["Webhook-Signature"] = []string{sign(s.keys, id, ts, body)}
 	return egress.Post(ctx, s.client, s.url, header, bytes.NewReader(body), s.timeout, s.now, nil)
+}
+
+// Delete posts the deletion's message (destination.Deletion.Payload) to
+// the endpoint, signed like events, with the request id as webhook-id (or
+// "msg_" + its hash when it does not fit a header), alone or as a batch of
+// one as events are sent. A receiver deletes what it holds on the person
+// and answers 2xx; failures are classified as for events.
+func (s *Sender) Delete(ctx context.Context, d destination.Deletion) error {
+	payload, err := d.Payload()
+	if err != nil {
+		return err
+	}
+	return s.post(ctx, []destination.Delivery{{Key: d.Request, Kind: destination.KindDeletion, Profile: d.Profile, Payload: payload}})
 }
 
 // body is the request's body: the payload itself for one delivery with
