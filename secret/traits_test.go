@@ -83,8 +83,8 @@ func TestSealTraitsUnchanged(t *testing.T) {
 	k := traitKeys(t, "0123456789abcdef0123456789abcdef")
 	for _, in := range []string{
 		`{"type":"identify", "traits":{"plan":"pro"}}`, // nothing sensitive: bytes kept, spaces too
-		`{"traits":{"ssn":null}}`,                       // clearing a trait reveals nothing
-		`{"traits":["ssn"]}`,                            // not an object
+		`{"traits":{"ssn":null}}`,                      // clearing a trait reveals nothing
+		`{"traits":["ssn"]}`,                           // not an object
 		`["traits"]`,
 	} {
 		out, changed, err := k.SealTraits("acme", json.RawMessage(in), paths(t, "ssn"))
