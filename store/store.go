@@ -235,6 +235,7 @@ type Store interface {
 	State
 	AuditLog // audit.go
 	PrivacyStore
+	RequestStore // request.go
 	// CheckDurability verifies the durability settings and returns them; it
 	// fails if a commit would not be fsynced before returning.
 	CheckDurability(ctx context.Context) (Durability, error)

@@ -525,6 +525,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	runState(t, open, ws)
 	runAudit(t, open, ws)
 	runPrivacy(t, open, ws)
+	runRequests(t, open, ws) // request.go
 	runTokens(t, open, ws)
 }
 
