@@ -93,6 +93,10 @@ type Workspace struct {
 	// consent at all to destinations that need consent purposes. Off by
 	// default: what records no consent for a purpose is not delivered.
 	DeliverWithoutConsent bool
+	// SensitiveTraits (sensitive_traits) are the trait paths whose values
+	// are encrypted at rest: "ssn", "address.street", "health.*" (see
+	// secret.ParseTraitPath).
+	SensitiveTraits []string
 }
 
 // Source is a declared source of events.

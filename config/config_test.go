@@ -204,7 +204,7 @@ func TestParseErrors(t *testing.T) {
 		{"workspace not a mapping", "workspaces: [acme]\n", `kith.yaml:1: workspaces[0]: must be a mapping, not "acme"`},
 		{"complex key", "? [a]\n: 1\n", "kith.yaml:1: must be a plain key, not a list"},
 		{"alias", "workspaces:\n  - &w {slug: a}\n  - *w\n", "kith.yaml:3: workspaces[1]: YAML aliases (*w) are not supported"},
-		{"merge key", "workspaces:\n  - &w {slug: a}\n  - <<: *w\n", `kith.yaml:3: workspaces[1]: unknown field "<<" (known: slug, dedup_window, retention, sources, tokens, identity, computed_traits, audiences, destinations, consent)` + "\n" +
+		{"merge key", "workspaces:\n  - &w {slug: a}\n  - <<: *w\n", `kith.yaml:3: workspaces[1]: unknown field "<<" (known: slug, dedup_window, retention, sources, tokens, identity, computed_traits, audiences, destinations, consent, sensitive_traits)` + "\n" +
 			"kith.yaml:3: workspaces[1].slug: missing"},
 
 		// Identity rules.
@@ -224,7 +224,7 @@ func TestParseErrors(t *testing.T) {
 		{"workspace slug too long", "workspaces:\n  - slug: " + strings.Repeat("a", 64) + "\n", `kith.yaml:2: workspaces[0].slug: "` + strings.Repeat("a", 64) + `" is not a valid name: use 1 to 63 lowercase letters, digits, '-' and '_', starting with a letter or digit`},
 		{"workspace slug a list", "workspaces:\n  - slug: [a]\n", "kith.yaml:2: workspaces[0].slug: must be a single value, not a list"},
 		{"workspace slug twice", "workspaces:\n  - slug: a\n  - slug: b\n  - slug: a\n", `kith.yaml:4: workspaces[2].slug: workspace slug "a" is already used by workspaces[0].slug (line 2)`},
-		{"unknown workspace field", "workspaces:\n  - slug: a\n    sorces: []\n", `kith.yaml:3: workspaces[0]: unknown field "sorces" (known: slug, dedup_window, retention, sources, tokens, identity, computed_traits, audiences, destinations, consent)`},
+		{"unknown workspace field", "workspaces:\n  - slug: a\n    sorces: []\n", `kith.yaml:3: workspaces[0]: unknown field "sorces" (known: slug, dedup_window, retention, sources, tokens, identity, computed_traits, audiences, destinations, consent, sensitive_traits)`},
 		{"dedup window zero", "workspaces:\n  - slug: a\n    dedup_window: 0\n", "kith.yaml:3: workspaces[0].dedup_window: must be positive: it is how long messageIds are remembered"},
 		{"dedup window garbage", "workspaces:\n  - slug: a\n    dedup_window: a week\n", `kith.yaml:3: workspaces[0].dedup_window: "a week" is not a duration; write a duration such as 168h, 90m or 30d`},
 		{"dedup window empty", "workspaces:\n  - slug: a\n    dedup_window:\n", "kith.yaml:3: workspaces[0].dedup_window: empty; write a duration such as 168h, 90m or 30d"},

@@ -229,6 +229,7 @@ func (p *parser) workspaces(n *yaml.Node, path string) []Workspace {
 		w := Workspace{DedupWindow: DefaultDedupWindow}
 		var defs []*definitionItem
 		var dests []store.Definition
+		var sensitive *yaml.Node // parsed after identity, whose trait identifiers it may not name
 		before := len(p.errs)
 		p.fields(n, path, []field{
 			{name: "slug", required: true, parse: func(n *yaml.Node, path string) {
@@ -263,7 +264,11 @@ func (p *parser) workspaces(n *yaml.Node, path string) []Workspace {
 			{name: "consent", parse: func(n *yaml.Node, path string) {
 				p.consent(n, path, &w)
 			}},
+			{name: "sensitive_traits", parse: func(n *yaml.Node, _ string) { sensitive = n }},
 		})
+		if sensitive != nil {
+			w.SensitiveTraits = p.sensitiveTraits(sensitive, join(path, "sensitive_traits"), w.Identity)
+		}
 		if len(p.errs) == before {
 			w.Definitions = p.checkDefinitions(defs)
 			for i := range w.Definitions {
@@ -383,6 +388,9 @@ func (p *parser) scopes(n *yaml.Node, path string) []string {
 	errs := len(p.errs)
 	p.list(n, path, func(_ int, n *yaml.Node, path string) {
 		s := str(p, n, path, func(s string) (string, string) {
+			if s == "ingest" {
+				return "", `"ingest" is not a token scope: the Tracking API takes a source's write key (sources[].write_key), which is the ingest credential`
+			}
 			if !slices.Contains(knownScopes, s) {
 				return "", fmt.Sprintf("unknown scope %q (known: %s)", s, strings.Join(knownScopes, ", "))
 			}

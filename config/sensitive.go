@@ -1,0 +1,44 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/kithcdp/kith/identity"
+	"github.com/kithcdp/kith/secret"
+	"gopkg.in/yaml.v3"
+)
+
+// sensitiveTraits parses a workspace's sensitive_traits: the trait paths
+// whose values are encrypted at rest (secret.ParseTraitPath describes
+// their form; docs/security.md the rest). A trait whose value is an
+// identifier (identity.trait_identifiers; by default email and phone)
+// cannot be sensitive: identity resolution must read it. rules are the
+// workspace's identity rules, nil for the defaults.
+func (p *parser) sensitiveTraits(n *yaml.Node, path string, rules *identity.Rules) []string {
+	ids := identity.DefaultRules().TraitIdentifiers
+	if rules != nil {
+		ids = rules.TraitIdentifiers
+	}
+	var out []string
+	p.list(n, path, func(_ int, n *yaml.Node, path string) {
+		s := str(p, n, path, func(s string) (string, string) {
+			segs, err := secret.ParseTraitPath(s)
+			switch {
+			case err != nil:
+				return "", err.Error()
+			case len(segs) == 1 && ids[s] != "":
+				return "", fmt.Sprintf("%q is an identifier (identity.trait_identifiers): identity resolution reads it, so it cannot be sealed", s)
+			}
+			return s, ""
+		})
+		switch {
+		case s == "":
+		case slices.Contains(out, s):
+			p.errorf(n, path, "%q is listed twice", s)
+		default:
+			out = append(out, s)
+		}
+	})
+	return out
+}
