@@ -16,6 +16,9 @@
 // retries: a batch that failed half-way is sent again from its start and
 // its already-stored head is dropped as duplicates.
 //
+// For a data-subject erasure request, Delete publishes a deletion message
+// on the same subject (see Delete), in order with the deliveries.
+//
 // Failures are classified for the delivery engine: a server that cannot be
 // reached, no stream answering, a timeout or a lost connection may be
 // retried; an authorization failure or a permission violation is
@@ -44,7 +47,7 @@ import (
 // ("Nats-Msg-Id"), which holds the delivery's Key.
 const (
 	HeaderKind     = "Kith-Kind"     // the delivery's kind, e.g. "event", "audience_entered"
-	HeaderPosition = "Kith-Position" // the log position, in decimal
+	HeaderPosition = "Kith-Position" // the log position, in decimal (none on a deletion)
 	HeaderProfile  = "Kith-Profile"  // the profile id, in decimal
 	HeaderAudience = "Kith-Audience" // the audience key, for audience deliveries
 	HeaderAt       = "Kith-At"       // when the event was received or the change made, RFC 3339
@@ -119,7 +122,10 @@ type Sender struct {
 	denied atomic.Pointer[error]
 }
 
-var _ destination.Sender = (*Sender)(nil)
+var (
+	_ destination.Sender  = (*Sender)(nil)
+	_ destination.Deleter = (*Sender)(nil)
+)
 
 // New returns a Sender for the JSON configuration cfg (see Config). It
 // checks the configuration only; the connection is made on the first
@@ -282,6 +288,19 @@ func (s *Sender) Send(ctx context.Context, batch []destination.Delivery) error {
 	return nil
 }
 
+// Delete publishes the deletion's message (destination.Deletion.Payload)
+// on the subject, with Kith-Kind "deletion", Kith-Profile, and the request
+// id as Nats-Msg-Id (so a retry within the duplicate window is stored
+// once), and waits for its acknowledgement. Consumers delete what they
+// hold on the person.
+func (s *Sender) Delete(ctx context.Context, d destination.Deletion) error {
+	payload, err := d.Payload()
+	if err != nil {
+		return err
+	}
+	return s.Send(ctx, []destination.Delivery{{Key: d.Request, Kind: destination.KindDeletion, Profile: d.Profile, Payload: payload}})
+}
+
 // message builds the JetStream message for d.
 func message(subject string, d *destination.Delivery) *nats.Msg {
 	m := nats.NewMsg(subject)
@@ -292,7 +311,9 @@ func message(subject string, d *destination.Delivery) *nats.Msg {
 	}
 	m.Header.Set("Content-Type", "application/json")
 	m.Header.Set(HeaderKind, d.Kind)
-	m.Header.Set(HeaderPosition, strconv.FormatInt(d.Position, 10))
+	if d.Position > 0 {
+		m.Header.Set(HeaderPosition, strconv.FormatInt(d.Position, 10))
+	}
 	m.Header.Set(HeaderProfile, strconv.FormatInt(int64(d.Profile), 10))
 	if d.Audience != "" {
 		m.Header.Set(HeaderAudience, d.Audience)
