@@ -29,6 +29,9 @@
 // wrote something, so files are applied in name order. Within one Send a
 // profile that entered and left again counts by its last change.
 //
+// For a data-subject erasure request, Delete writes the person into the
+// next removed file of every audience the destination has written.
+//
 // Writes are crash-safe and idempotent. Each file is written to a
 // temporary name and fsynced; then a small state file (".kith-export.json")
 // records the delivery keys written and the renames to do, and is itself
@@ -56,6 +59,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -121,7 +125,10 @@ type Sender struct {
 	seen      map[string]bool // st.Keys as a set
 }
 
-var _ destination.Sender = (*Sender)(nil)
+var (
+	_ destination.Sender  = (*Sender)(nil)
+	_ destination.Deleter = (*Sender)(nil)
+)
 
 // state is the content of the state file.
 type state struct {
@@ -386,6 +393,39 @@ func (s *Sender) Send(_ context.Context, batch []destination.Delivery) error {
 		return fileError("rename", err)
 	}
 	return nil
+}
+
+// Delete removes a person from the audiences of the platform, for a
+// data-subject erasure request: for every audience this destination has
+// written files for (each directory under Dir, among Config.Audiences when
+// set), it writes the person's hashed emails and phones into the next
+// <seq>-removed file, exactly as an audience exit is written (through
+// Send). The sender keeps no list of members — no personal data outside
+// the files —, so the person is removed from each of those audiences, also
+// those they never were in, which the platforms ignore. The keys
+// "deletion:<request>:<audience>" make a retry write nothing twice
+// (within Config.Remember keys). A person without an email or a phone has
+// nothing to remove: Delete returns nil.
+func (s *Sender) Delete(ctx context.Context, d destination.Deletion) error {
+	if err := d.Check(); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(s.cfg.Dir)
+	if err != nil {
+		return fileError("list audiences", err)
+	}
+	var batch []destination.Delivery
+	for _, e := range entries {
+		aud, ok := audienceOf(e.Name())
+		if !e.IsDir() || !ok {
+			continue
+		}
+		batch = append(batch, destination.Delivery{
+			Key: "deletion:" + d.Request + ":" + aud, Kind: destination.KindAudienceExited,
+			Profile: d.Profile, Audience: aud, Identifiers: d.Identifiers,
+		})
+	}
+	return s.Send(ctx, batch)
 }
 
 // finishRenames does the pending renames of the last committed Send and
@@ -719,6 +759,29 @@ func dirName(audience string) string {
 		}
 	}
 	return b.String()
+}
+
+// audienceOf is the audience key whose directory is name (see dirName);
+// false for a name dirName does not make.
+func audienceOf(name string) (string, bool) {
+	var b strings.Builder
+	for i := 0; i < len(name); i++ {
+		if name[i] != '%' {
+			b.WriteByte(name[i])
+			continue
+		}
+		if i+2 >= len(name) {
+			return "", false
+		}
+		v, err := strconv.ParseUint(name[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", false
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	a := b.String()
+	return a, a != "" && dirName(a) == name
 }
 
 func sortedKeys[V any](m map[string]V) []string {
