@@ -57,6 +57,14 @@
 // not stored and never will be, so the Send fails with Reject: the engine
 // splits the batch, the accepted events are sent again and dropped as
 // duplicates by messageId, and the refused ones end in the dead letters.
+//
+// # Deletion requests
+//
+// The Tracking API has no call that deletes a person (Segment and
+// RudderStack take deletions through separate regulation APIs with their
+// own credentials), so the Sender is no destination.Deleter: a
+// data-subject erasure request records this destination's deletion as
+// unsupported, for an operator to carry out on the receiving side.
 package forward
 
 import (
