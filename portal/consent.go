@@ -1,0 +1,122 @@
+package portal
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/kithcdp/kith/privacy"
+	"github.com/kithcdp/kith/store"
+)
+
+// setConsent grants or withdraws consent to one purpose: one form, one
+// click either way. It appends a consent control event and shows its
+// receipt.
+func (p *Portal) setConsent(w http.ResponseWriter, r *http.Request, v *visit) {
+	purpose := r.PostFormValue("purpose")
+	var granted bool
+	switch r.PostFormValue("granted") {
+	case "true":
+		granted = true
+	case "false":
+	default:
+		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "Choose to grant (granted=true) or withdraw (granted=false) consent.")
+		return
+	}
+	h, err := p.readHoldings(r.Context(), v, 0)
+	if err != nil {
+		p.storeFailed(w, v, "read your consent", err)
+		return
+	}
+	if !h.Found {
+		p.render(w, v, http.StatusNotFound, "error", "Not found", nil, "", "We hold nothing about this email, so there is no consent to change.")
+		return
+	}
+	if !slices.ContainsFunc(h.Purposes, func(pr purposeRow) bool { return pr.Name == purpose && !pr.Necessary }) {
+		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "There is no consent purpose named "+strconv.Quote(purpose)+" here.")
+		return
+	}
+	cmd := privacy.Command{Action: privacy.ActionConsent, Identifier: p.emailIdentifier(v.ws, v.s.Email),
+		Consent: map[string]bool{purpose: granted}, Actor: actorPortal, Via: actorPortal}
+	ev, err := p.appendCommand(r.Context(), v, cmd)
+	if err != nil {
+		p.storeFailed(w, v, "record your choice", err)
+		return
+	}
+	p.redirect(w, r, v, "receipts/"+strconv.FormatInt(ev.Position, 10))
+}
+
+// receiptView is the receipt page's data.
+type receiptView struct {
+	Receipt  Receipt
+	JWS      string
+	Position int64
+}
+
+// receipt shows, or with ?format=jwt downloads, the signed consent
+// receipt of the consent control event at a log position. Receipts are
+// rebuilt from the log, not stored: the same event always gives the same
+// signed receipt. Only the person the event is about may read it.
+func (p *Portal) receipt(w http.ResponseWriter, r *http.Request, v *visit) {
+	pos, err := strconv.ParseInt(r.PathValue("position"), 10, 64)
+	if err != nil || pos < 1 {
+		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "A receipt is named by a positive number.")
+		return
+	}
+	format := r.URL.Query().Get("format")
+	if format != "" && format != "jwt" && format != "json" {
+		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "The receipt's format is jwt (signed) or json.")
+		return
+	}
+	evs, err := p.o.Store.Read(r.Context(), store.LogQuery{Workspace: v.ws, Positions: []int64{pos}, Limit: 1})
+	if err != nil {
+		p.storeFailed(w, v, "read the receipt", err)
+		return
+	}
+	var cmd privacy.Command
+	if len(evs) != 1 || evs[0].Type != store.TypePrivacy || json.Unmarshal(evs[0].Raw, &cmd) != nil ||
+		cmd.Action != privacy.ActionConsent || cmd.Identifier != p.emailIdentifier(v.ws, v.s.Email) {
+		p.render(w, v, http.StatusNotFound, "error", "Not found", nil, "", "There is no consent receipt of yours with this number.")
+		return
+	}
+	rc := p.receiptFor(v.ws, evs[0], cmd, p.policyURL(r, v.ws))
+	jws := p.signReceipt(rc)
+	switch format {
+	case "jwt":
+		p.saveSession(w, v.ws, v.s)
+		w.Header().Set("Content-Type", "application/jwt")
+		w.Header().Set("Content-Disposition", `attachment; filename="consent-receipt-`+rc.ConsentReceiptID+`.jwt"`)
+		_, _ = w.Write([]byte(jws))
+	case "json":
+		p.saveSession(w, v.ws, v.s)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Disposition", `attachment; filename="consent-receipt-`+rc.ConsentReceiptID+`.json"`)
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(rc)
+	default:
+		p.render(w, v, http.StatusOK, "receipt", "Your consent receipt", receiptView{Receipt: rc, JWS: jws, Position: pos},
+			"Your choice is recorded. It applies within seconds, everywhere we send your data.", "")
+	}
+}
+
+// policyURL is the privacy policy named in receipts: Options.PolicyURL,
+// or the portal's own page.
+func (p *Portal) policyURL(r *http.Request, ws string) string {
+	if p.o.PolicyURL != "" {
+		return p.o.PolicyURL
+	}
+	scheme := "http"
+	if r.TLS != nil || p.o.SecureCookies {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host + cookiePath(ws)
+}
+
+// jwks publishes the public key receipts are signed with.
+func (p *Portal) jwks(w http.ResponseWriter, r *http.Request, v *visit) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=3600")
+	_ = json.NewEncoder(w).Encode(p.keys.jwks())
+}

@@ -1,0 +1,274 @@
+package portal
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/kithcdp/kith/privacy"
+	"github.com/kithcdp/kith/store"
+)
+
+// maxTraitValue is the longest corrected trait value accepted.
+const maxTraitValue = 1000
+
+// traitField is one trait on the correction form.
+type traitField struct {
+	Key, Value string
+	Kind       string // string, number, boolean; other kinds (objects, lists) are shown, not edited
+	Editable   bool
+}
+
+// correctView is the correction page's data.
+type correctView struct {
+	Found  bool
+	Fields []traitField
+}
+
+// traitFields lists the person's current traits for the correction form.
+func traitFields(rep *privacy.Report) []traitField {
+	var out []traitField
+	for _, t := range rep.Traits {
+		f := traitField{Key: t.Key, Value: displayValue(t.Value), Editable: true}
+		switch v := bytes.TrimSpace(t.Value); {
+		case len(v) > 0 && v[0] == '"':
+			f.Kind = "string"
+		case string(v) == "true" || string(v) == "false":
+			f.Kind = "boolean"
+		case len(v) > 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')):
+			f.Kind = "number"
+		default:
+			f.Kind, f.Editable = "other", false
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// correctPage shows the person's traits in a form.
+func (p *Portal) correctPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	h, err := p.readHoldings(r.Context(), v, 0)
+	if err != nil {
+		p.storeFailed(w, v, "read your data", err)
+		return
+	}
+	cv := correctView{Found: h.Found}
+	if h.Found {
+		cv.Fields = traitFields(h.Report)
+	}
+	p.render(w, v, http.StatusOK, "correct", "Correct your data", cv, "", "")
+}
+
+// correct appends a correct control event with the traits changed on the
+// form. An emptied field clears the trait.
+func (p *Portal) correct(w http.ResponseWriter, r *http.Request, v *visit) {
+	h, err := p.readHoldings(r.Context(), v, 0)
+	if err != nil {
+		p.storeFailed(w, v, "read your data", err)
+		return
+	}
+	if !h.Found {
+		p.render(w, v, http.StatusNotFound, "correct", "Correct your data", correctView{}, "", "We hold nothing about this email, so there is nothing to correct.")
+		return
+	}
+	fields := traitFields(h.Report)
+	byKey := map[string]traitField{}
+	for _, f := range fields {
+		byKey[f.Key] = f
+	}
+	fail := func(msg string) {
+		p.render(w, v, http.StatusBadRequest, "correct", "Correct your data", correctView{Found: true, Fields: fields}, "", msg)
+	}
+	changed := map[string]json.RawMessage{}
+	for name, vals := range r.PostForm {
+		key, ok := strings.CutPrefix(name, "trait.")
+		if !ok {
+			continue
+		}
+		f, held := byKey[key]
+		if !held || !f.Editable {
+			fail(fmt.Sprintf("%q is not one of your traits that can be corrected here.", key))
+			return
+		}
+		val := strings.TrimSpace(vals[0])
+		if len(val) > maxTraitValue {
+			fail(fmt.Sprintf("The value of %s is too long (at most %d characters).", key, maxTraitValue))
+			return
+		}
+		if val == f.Value {
+			continue
+		}
+		raw, err := traitValue(f.Kind, val)
+		if err != nil {
+			fail(fmt.Sprintf("%s: %v.", key, err))
+			return
+		}
+		changed[key] = raw
+	}
+	if len(changed) == 0 {
+		fail("Nothing was changed: edit a value, then save.")
+		return
+	}
+	cmd := privacy.Command{Action: privacy.ActionCorrect, Identifier: p.emailIdentifier(v.ws, v.s.Email), Traits: changed, Actor: actorPortal, Via: actorPortal}
+	if _, err := p.appendCommand(r.Context(), v, cmd); err != nil {
+		p.storeFailed(w, v, "record your corrections", err)
+		return
+	}
+	p.redirect(w, r, v, "?done=correct")
+}
+
+// traitValue is the JSON of a corrected value of a trait of kind; empty
+// clears the trait (null).
+func traitValue(kind, val string) (json.RawMessage, error) {
+	if val == "" {
+		return json.RawMessage("null"), nil
+	}
+	switch kind {
+	case "number":
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			return nil, errors.New("must be a number, like 42 or 3.5")
+		}
+		return json.Marshal(f)
+	case "boolean":
+		if val != "true" && val != "false" {
+			return nil, errors.New("must be true or false")
+		}
+		return json.RawMessage(val), nil
+	default:
+		return json.Marshal(val)
+	}
+}
+
+// stepUpView is the step-up page's data: what it will open.
+type stepUpView struct{ Next string }
+
+// downloadPage asks for a fresh code, then offers the download.
+func (p *Portal) downloadPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !v.s.steppedUp(v.now) {
+		p.render(w, v, http.StatusOK, "stepup", "Confirm it is you", stepUpView{Next: "download"}, "", "")
+		return
+	}
+	p.render(w, v, http.StatusOK, "download", "Download your data", nil, "", "")
+}
+
+// download sends the access export as JSON (after a step-up code).
+func (p *Portal) download(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !v.s.steppedUp(v.now) {
+		p.render(w, v, http.StatusForbidden, "stepup", "Confirm it is you", stepUpView{Next: "download"}, "", "Enter a fresh code first: the last one was more than 5 minutes ago.")
+		return
+	}
+	id, err := p.lookup(r.Context(), v)
+	var rep *privacy.Report
+	if err == nil {
+		rep, err = privacy.Export(r.Context(), p.o.Store, v.ws, id, v.now, p.exportOptions(v.ws)...)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		p.render(w, v, http.StatusNotFound, "download", "Download your data", nil, "", "We hold nothing about this email, so there is nothing to download.")
+		return
+	}
+	if err != nil {
+		p.storeFailed(w, v, "export your data", err)
+		return
+	}
+	p.saveSession(w, v.ws, v.s)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="kith-export-%s-%d-%s.json"`, v.ws, rep.Profile.KithID, v.now.Format("20060102T150405Z")))
+	if err := rep.WriteJSON(w); err != nil {
+		// The body is partly written: cut the connection so the download
+		// fails instead of looking complete.
+		p.o.Logger.Error("portal: write the export", "workspace", v.ws, "err", err)
+		panic(http.ErrAbortHandler)
+	}
+}
+
+// deletePage asks for a fresh code, then for confirmation.
+func (p *Portal) deletePage(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !v.s.steppedUp(v.now) {
+		p.render(w, v, http.StatusOK, "stepup", "Confirm it is you", stepUpView{Next: "delete"}, "", "")
+		return
+	}
+	p.render(w, v, http.StatusOK, "delete", "Delete your data", nil, "", "")
+}
+
+// deleteData submits an erasure request (after a step-up code and a
+// confirmation), ends the session and shows the request's status page.
+func (p *Portal) deleteData(w http.ResponseWriter, r *http.Request, v *visit) {
+	if !v.s.steppedUp(v.now) {
+		p.render(w, v, http.StatusForbidden, "stepup", "Confirm it is you", stepUpView{Next: "delete"}, "", "Enter a fresh code first: the last one was more than 5 minutes ago.")
+		return
+	}
+	if r.PostFormValue("confirm") != "yes" {
+		p.render(w, v, http.StatusBadRequest, "delete", "Delete your data", nil, "", "Tick the box to confirm that you want all your data deleted.")
+		return
+	}
+	if _, err := p.lookup(r.Context(), v); errors.Is(err, store.ErrNotFound) {
+		p.render(w, v, http.StatusNotFound, "delete", "Delete your data", nil, "", "We hold nothing about this email, so there is nothing to delete.")
+		return
+	} else if err != nil {
+		p.storeFailed(w, v, "find your data", err)
+		return
+	}
+	req, err := p.requests.Submit(r.Context(), v.ws, RequestErasure, p.emailIdentifier(v.ws, v.s.Email))
+	if err != nil {
+		p.storeFailed(w, v, "submit your request", err)
+		return
+	}
+	p.endSession(v)
+	p.redirect(w, r, v, "requests/"+req.ID+"?k="+p.requestKey(v.ws, req.ID))
+}
+
+// requestKey is the capability in a request status link: whoever holds the
+// link (the person, after their session ended) may see the status.
+func (p *Portal) requestKey(ws, id string) string {
+	return fmt.Sprintf("%x", mac(p.keys.link, ws, id)[:16])
+}
+
+// requestView is the status page's data.
+type requestView struct {
+	Request Request
+	Steps   []requestStep
+	Link    string
+}
+
+// requestStep is one step of a request's progress.
+type requestStep struct {
+	Name          string
+	Done, Current bool
+}
+
+// requestStatus shows a request's progress: received → in progress →
+// completed, with the deadline.
+func (p *Portal) requestStatus(w http.ResponseWriter, r *http.Request, v *visit) {
+	id := r.PathValue("id")
+	if len(id) > 100 || r.URL.Query().Get("k") != p.requestKey(v.ws, id) {
+		p.render(w, v, http.StatusNotFound, "error", "Not found", nil, "", "There is no request at this address. Check the link.")
+		return
+	}
+	req, err := p.requests.Get(r.Context(), v.ws, id)
+	if errors.Is(err, store.ErrNotFound) {
+		p.render(w, v, http.StatusNotFound, "error", "Not found", nil, "", "There is no request at this address. Check the link.")
+		return
+	}
+	if err != nil {
+		p.storeFailed(w, v, "read your request", err)
+		return
+	}
+	order := []string{StatusReceived, StatusInProgress, StatusCompleted}
+	names := map[string]string{StatusReceived: "Received", StatusInProgress: "In progress", StatusCompleted: "Completed"}
+	cur := 0
+	for i, s := range order {
+		if s == req.Status {
+			cur = i
+		}
+	}
+	var steps []requestStep
+	for i, s := range order {
+		steps = append(steps, requestStep{Name: names[s], Done: i < cur || (i == cur && s == StatusCompleted), Current: i == cur})
+	}
+	p.render(w, v, http.StatusOK, "request", "Your request", requestView{Request: req, Steps: steps, Link: r.URL.RequestURI()}, "", "")
+}
