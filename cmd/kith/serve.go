@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/kithcdp/kith/delivery"
 	"github.com/kithcdp/kith/httpapi"
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/ingest"
+	"github.com/kithcdp/kith/portal"
 	"github.com/kithcdp/kith/process"
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/tenant"
@@ -43,6 +45,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sdkDir := fs.String("sdk-dir", env("KITH_SDK_DIR", ""), "directory holding @segment/analytics-next's browser files (the npm package's dist/umd), served at the paths of Segment's CDN so that a snippet can load the library from Kith (env KITH_SDK_DIR; default: none, those paths answer 404)")
 	fold := fs.Bool("fold", env("KITH_FOLD", "true") != "false", "fold the log into profiles on this node; false makes an ingest-only node, e.g. beside folding nodes on PostgreSQL (env KITH_FOLD=false)")
 	deliver := fs.Bool("deliver", env("KITH_DELIVER", "true") != "false", "send to the workspaces' destinations from this node (env KITH_DELIVER=false to turn off)")
+	portalFor := fs.String("portal", env("KITH_PORTAL", ""), "comma-separated workspaces whose customer portal is served at /portal/{workspace}/, or * for all (env KITH_PORTAL; default: none; docs/portal.md)")
+	smtpAddr := fs.String("smtp-addr", env("KITH_SMTP_ADDR", ""), "SMTP server host:port the portal sends its one-time codes through, with STARTTLS when offered (env KITH_SMTP_ADDR; default: none, codes are written to the log)")
+	smtpFrom := fs.String("smtp-from", env("KITH_SMTP_FROM", ""), "sender address of the portal's emails (env KITH_SMTP_FROM)")
+	smtpUser := fs.String("smtp-user", env("KITH_SMTP_USER", ""), "SMTP user name; the password is read from env KITH_SMTP_PASSWORD (env KITH_SMTP_USER)")
 	egressAllow := fs.String("egress-allow", env("KITH_EGRESS_ALLOW", ""), "comma-separated CIDR prefixes that destinations may reach although private (env KITH_EGRESS_ALLOW; default: none — loopback, private, link-local and CGNAT addresses are refused)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -120,8 +126,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Logger: logger, Metrics: promReg, PublicURL: *publicURL, SDKDir: *sdkDir,
 		Compute: computeAPI, Delivery: deliveryAPI,
 	})
+	handler, err := mountPortal(api.Handler(), st, reg, gc, logger, *portalFor, *publicURL, *smtpAddr, *smtpFrom, *smtpUser)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       60 * time.Second,
 		IdleTimeout:       120 * time.Second,
@@ -270,4 +280,34 @@ func nodeName() string {
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
+}
+
+// mountPortal serves the customer portal of the workspaces named in
+// portalFor (comma-separated, or *) beside api; none: api alone.
+func mountPortal(api http.Handler, st store.Store, reg *tenant.Registry, gc *store.GroupCommitter, logger *slog.Logger, portalFor, publicURL, smtpAddr, smtpFrom, smtpUser string) (http.Handler, error) {
+	var slugs []string
+	for s := range strings.SplitSeq(portalFor, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			slugs = append(slugs, s)
+		}
+	}
+	if len(slugs) == 0 {
+		return api, nil
+	}
+	o := portal.Options{Store: st, Registry: reg, Append: portal.CommitterAppend(gc, reg), Workspaces: slugs,
+		Logger: logger, SecureCookies: strings.HasPrefix(publicURL, "https://")}
+	if smtpAddr != "" {
+		if smtpFrom == "" {
+			return nil, fmt.Errorf("--smtp-addr needs --smtp-from (env KITH_SMTP_FROM): %w", errUsage)
+		}
+		o.Mailer = &portal.SMTP{Addr: smtpAddr, From: smtpFrom, User: smtpUser, Password: os.Getenv("KITH_SMTP_PASSWORD")}
+	} else {
+		logger.Warn("portal: no --smtp-addr: sign-in codes are written to this log (development mode)")
+	}
+	p, err := portal.New(o)
+	if err != nil {
+		return nil, err
+	}
+	logger.Info("customer portal served", "workspaces", slugs)
+	return portal.Mount(api, p), nil
 }
