@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kithcdp/kith/compute"
 	"github.com/kithcdp/kith/config"
@@ -93,7 +95,7 @@ func empty(ctx context.Context, st store.Registry) (*Registry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newRegistry(secret)
+	return newRegistry(secret, st)
 }
 
 // serverSecret returns the HMAC key: KITH_SECRET if set, else the secret in
@@ -134,7 +136,29 @@ func decodeSecret(s string) ([]byte, bool) {
 
 // sync writes cfg's workspaces, sources and tokens into st and deletes the
 // sources and tokens it does not declare.
+//
+// A declared write key or token replaces the stored one when the file's
+// value changed since the file was last applied (the store keeps the hash
+// of that value, ConfigHash); while it is unchanged, the stored secret is
+// kept, with its previous one, so that a secret rotated through the API or
+// the CLI survives a restart with the same file.
 func (r *Registry) sync(ctx context.Context, st store.Registry, cfg *config.Config) error {
+	srcs, err := st.Sources(ctx)
+	if err != nil {
+		return fmt.Errorf("sync config: list sources: %w", err)
+	}
+	toks, err := st.Tokens(ctx)
+	if err != nil {
+		return fmt.Errorf("sync config: list tokens: %w", err)
+	}
+	storedSrc := map[string]store.Source{}
+	for _, s := range srcs {
+		storedSrc[sourceID(s.Workspace, s.Slug)] = s
+	}
+	storedTok := map[string]store.Token{}
+	for _, t := range toks {
+		storedTok[tokenID(t.Workspace, t.Name)] = t
+	}
 	declared := map[string]bool{} // sourceID and tokenID of what cfg declares
 	for _, w := range cfg.Workspaces {
 		err := st.PutWorkspace(ctx, store.Workspace{Slug: w.Slug, Settings: encodeWorkspace(w)})
@@ -142,23 +166,29 @@ func (r *Registry) sync(ctx context.Context, st store.Registry, cfg *config.Conf
 			return fmt.Errorf("sync config: %w", err)
 		}
 		for _, s := range w.Sources {
-			err := st.PutSource(ctx, store.Source{Workspace: w.Slug, Slug: s.Slug, KeyHash: r.Hash(s.WriteKey), Settings: encodeSource(s)})
-			if err != nil {
+			id := sourceID(w.Slug, s.Slug)
+			h := r.Hash(s.WriteKey)
+			src := store.Source{Workspace: w.Slug, Slug: s.Slug, KeyHash: h, Settings: encodeSource(s), ConfigHash: h}
+			if old, ok := storedSrc[id]; ok {
+				src.KeyHash, src.PrevKeyHash, src.PrevUntil = kept(old.KeyHash, old.PrevKeyHash, old.PrevUntil, old.ConfigHash, h)
+			}
+			if err := st.PutSource(ctx, src); err != nil {
 				return fmt.Errorf("sync config: %w", err)
 			}
-			declared[sourceID(w.Slug, s.Slug)] = true
+			declared[id] = true
 		}
 		for _, t := range w.Tokens {
-			err := st.PutToken(ctx, store.Token{Workspace: w.Slug, Name: t.Name, Hash: r.Hash(t.Token), Scopes: t.Scopes})
-			if err != nil {
+			id := tokenID(w.Slug, t.Name)
+			h := r.Hash(t.Token)
+			tok := store.Token{Workspace: w.Slug, Name: t.Name, Hash: h, Scopes: t.Scopes, ConfigHash: h}
+			if old, ok := storedTok[id]; ok {
+				tok.Hash, tok.PrevHash, tok.PrevUntil = kept(old.Hash, old.PrevHash, old.PrevUntil, old.ConfigHash, h)
+			}
+			if err := st.PutToken(ctx, tok); err != nil {
 				return fmt.Errorf("sync config: %w", err)
 			}
-			declared[tokenID(w.Slug, t.Name)] = true
+			declared[id] = true
 		}
-	}
-	srcs, err := st.Sources(ctx)
-	if err != nil {
-		return fmt.Errorf("sync config: list sources: %w", err)
 	}
 	for _, s := range srcs {
 		if !declared[sourceID(s.Workspace, s.Slug)] {
@@ -166,10 +196,6 @@ func (r *Registry) sync(ctx context.Context, st store.Registry, cfg *config.Conf
 				return fmt.Errorf("sync config: %w", err)
 			}
 		}
-	}
-	toks, err := st.Tokens(ctx)
-	if err != nil {
-		return fmt.Errorf("sync config: list tokens: %w", err)
 	}
 	for _, t := range toks {
 		if !declared[tokenID(t.Workspace, t.Name)] {
@@ -255,6 +281,19 @@ func (r *Registry) syncDefinitions(ctx context.Context, st store.Registry, cfg *
 	return nil
 }
 
+// kept returns the hash (and previous hash) a declared secret is stored
+// with, given what is stored and the hash of the file's value: the stored
+// ones while the file's value is the one last applied (a rotation since
+// then is kept), else the file's — keeping the previous hash only if the
+// file now holds the stored secret (an operator who put the rotated secret
+// into the file).
+func kept(hash, prev []byte, until time.Time, configHash, file []byte) ([]byte, []byte, time.Time) {
+	if bytes.Equal(configHash, file) || bytes.Equal(hash, file) {
+		return hash, prev, until
+	}
+	return file, nil, time.Time{}
+}
+
 func sourceID(workspace, slug string) string { return "source " + workspace + "/" + slug }
 func tokenID(workspace, name string) string  { return "token " + workspace + "/" + name }
 
@@ -286,7 +325,7 @@ func (r *Registry) ensureDefault(ctx context.Context, st store.Registry) ([]NewK
 	if !added {
 		return nil, nil // another node starting at the same time created it and printed its key
 	}
-	token := "tok_" + strings.TrimPrefix(newWriteKey(), "wk_")
+	token := newToken()
 	err = st.PutToken(ctx, store.Token{Workspace: DefaultWorkspace, Name: "admin", Hash: r.Hash(token), Scopes: []string{config.ScopeAdmin}})
 	if err != nil {
 		return nil, fmt.Errorf("ensure default admin token: %w", err)

@@ -4,10 +4,11 @@
 // sources.
 //
 // The store holds the registry (store.Registry); the config file, when
-// there is one, is synced into it at start (Load). A Registry's entries do
-// not change after it is built (only the sources' rate-limit buckets do),
-// and it is safe for concurrent use; to apply changes, build a new one with
-// Load or FromStore and swap it in.
+// there is one, is synced into it at start (Load). A Registry's workspaces
+// do not change after it is built; its write keys and tokens are read
+// again from the store every CredentialRefresh, so that a rotation made
+// through another node arrives (credentials.go). It is safe for
+// concurrent use.
 //
 // Write keys and tokens are never stored: the store keeps their
 // HMAC-SHA-256 under a server secret (see "Secrets" in
@@ -26,6 +27,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kithcdp/kith/identity"
@@ -39,13 +41,13 @@ import (
 // Registry answers who a write key or token belongs to and what it may do.
 type Registry struct {
 	hashers    sync.Pool // of *hasher, keyed with the server secret
-	sources    map[digest]*Source
-	bySlug     map[string]*Source // "workspace/slug" → source
-	tokens     map[digest]*Principal
+	creds      atomic.Pointer[credentials]
 	workspaces map[string]*Workspace
 	sorted     []*Workspace // by slug
 	trusted    []netip.Prefix
-	box        *secret.Box // seals destination secrets under the server secret
+	box        *secret.Box       // seals destination secrets under the server secret
+	traits     *secret.TraitKeys // seals sensitive traits under the server secret
+	refresh    refresher         // credentials.go
 }
 
 // digest is an HMAC-SHA-256 output, usable as a map key.
@@ -75,6 +77,11 @@ type Workspace struct {
 	// destinations that need consent purposes (config
 	// consent.deliver_without_consent; default false: denied).
 	DeliverWithoutConsent bool
+	// SensitiveTraits are the trait paths whose values are encrypted at
+	// rest (config sensitive_traits), and Sensitive the same compiled
+	// (nil when there are none).
+	SensitiveTraits []string
+	Sensitive       *secret.TraitPaths
 }
 
 // Source is a place events come from. Its fields must not be modified.
@@ -93,6 +100,7 @@ type Source struct {
 
 	anyOrigin bool
 	limiter   *rate.Limiter // nil when unlimited
+	settings  string        // as stored, to keep the source (and its bucket) when a refresh finds it unchanged
 }
 
 // Principal is the holder of an access token. Its fields must not be
@@ -143,8 +151,11 @@ func (r *Registry) SourceForKey(writeKey string) (*Source, bool) {
 	if writeKey == "" || len(writeKey) > config.MaxSecretLen {
 		return nil, false // cannot be a valid key; also bounds the hasher's buffer
 	}
-	s, ok := r.sources[r.digest(writeKey)]
-	return s, ok
+	k, ok := r.current().sources[r.digest(writeKey)]
+	if !ok || !k.valid(r.refresh.now()) {
+		return nil, false
+	}
+	return k.s, true
 }
 
 // Authenticate returns the holder of an access token. Like SourceForKey, it
@@ -153,13 +164,16 @@ func (r *Registry) Authenticate(token string) (*Principal, bool) {
 	if token == "" || len(token) > config.MaxSecretLen {
 		return nil, false
 	}
-	p, ok := r.tokens[r.digest(token)]
-	return p, ok
+	k, ok := r.current().tokens[r.digest(token)]
+	if !ok || !k.valid(r.refresh.now()) {
+		return nil, false
+	}
+	return k.p, true
 }
 
 // Source returns a workspace's source by slug.
 func (r *Registry) Source(workspace, slug string) (*Source, bool) {
-	s, ok := r.bySlug[workspace+"/"+slug]
+	s, ok := r.current().bySlug[workspace+"/"+slug]
 	return s, ok
 }
 
@@ -222,18 +236,26 @@ func (p *Principal) Can(workspace, scope string) bool {
 // (through HKDF) with the same server secret as write-key hashes.
 func (r *Registry) Secrets() *secret.Box { return r.box }
 
-func newRegistry(key []byte) (*Registry, error) {
+// Traits returns the keys that seal sensitive trait values, derived from
+// the same server secret (secret.OpenJSON opens what they seal).
+func (r *Registry) Traits() *secret.TraitKeys { return r.traits }
+
+func newRegistry(key []byte, st store.Registry) (*Registry, error) {
 	box, err := secret.New(key)
+	if err != nil {
+		return nil, err
+	}
+	traits, err := secret.NewTraitKeys(key)
 	if err != nil {
 		return nil, err
 	}
 	r := &Registry{
 		box:        box,
-		sources:    map[digest]*Source{},
-		bySlug:     map[string]*Source{},
-		tokens:     map[digest]*Principal{},
+		traits:     traits,
 		workspaces: map[string]*Workspace{},
+		refresh:    refresher{st: st},
 	}
+	r.creds.Store(&credentials{})
 	r.hashers.New = func() any {
 		return &hasher{mac: hmac.New(sha256.New, key), out: make([]byte, 0, sha256.Size)}
 	}
@@ -248,6 +270,8 @@ type workspaceSettings struct {
 	// Identity are the identity rules; absent means the defaults.
 	Identity *identity.Rules  `json:"identity,omitempty"`
 	Consent  *consentSettings `json:"consent,omitempty"`
+	// SensitiveTraits are the trait paths encrypted at rest.
+	SensitiveTraits []string `json:"sensitive_traits,omitempty"`
 }
 
 // consentSettings are a workspace's consent settings.
@@ -268,7 +292,8 @@ type rateSettings struct {
 }
 
 func encodeWorkspace(w config.Workspace) json.RawMessage {
-	set := workspaceSettings{DedupWindow: w.DedupWindow.String(), Retention: w.Retention.String(), Identity: w.Identity}
+	set := workspaceSettings{DedupWindow: w.DedupWindow.String(), Retention: w.Retention.String(), Identity: w.Identity,
+		SensitiveTraits: w.SensitiveTraits}
 	if w.DeliverWithoutConsent {
 		set.Consent = &consentSettings{DeliverWithoutConsent: true}
 	}
@@ -300,55 +325,7 @@ func (r *Registry) fill(ctx context.Context, st store.Registry) error {
 		r.sorted = append(r.sorted, w)
 	}
 	slices.SortFunc(r.sorted, func(a, b *Workspace) int { return cmp.Compare(a.Slug, b.Slug) })
-
-	srcs, err := st.Sources(ctx)
-	if err != nil {
-		return fmt.Errorf("load sources: %w", err)
-	}
-	owner := map[digest]string{} // key hash → "source workspace/slug", to report reuse
-	for _, ss := range srcs {
-		s, err := decodeSource(ss)
-		if err != nil {
-			return err
-		}
-		d, err := r.add(owner, ss.Workspace, ss.Slug, "source", ss.KeyHash)
-		if err != nil {
-			return err
-		}
-		r.sources[d] = s
-		r.bySlug[s.Workspace+"/"+s.Slug] = s
-	}
-
-	toks, err := st.Tokens(ctx)
-	if err != nil {
-		return fmt.Errorf("load tokens: %w", err)
-	}
-	for _, t := range toks {
-		d, err := r.add(owner, t.Workspace, t.Name, "token", t.Hash)
-		if err != nil {
-			return err
-		}
-		r.tokens[d] = &Principal{Workspace: t.Workspace, Name: t.Name, Scopes: slices.Clone(t.Scopes)}
-	}
-	return nil
-}
-
-// add checks a stored source's or token's workspace and hash, and that no
-// other one has the same hash.
-func (r *Registry) add(owner map[digest]string, workspace, name, kind string, hash []byte) (digest, error) {
-	id := workspace + "/" + name
-	if _, ok := r.workspaces[workspace]; !ok {
-		return digest{}, fmt.Errorf("load %s %s: its workspace does not exist", kind, id)
-	}
-	if len(hash) != sha256.Size {
-		return digest{}, fmt.Errorf("load %s %s: stored hash has %d bytes, want %d", kind, id, len(hash), sha256.Size)
-	}
-	d := digest(hash)
-	if prev, dup := owner[d]; dup {
-		return digest{}, fmt.Errorf("load %s %s: it has the same secret as %s; give each write key and token its own", kind, id, prev)
-	}
-	owner[d] = kind + " " + id
-	return d, nil
+	return r.loadCredentials(ctx, true)
 }
 
 func decodeWorkspace(sw store.Workspace) (*Workspace, error) {
@@ -375,12 +352,16 @@ func decodeWorkspace(sw store.Workspace) (*Workspace, error) {
 		w.DedupWindow = config.DefaultDedupWindow
 	}
 	w.DeliverWithoutConsent = set.Consent != nil && set.Consent.DeliverWithoutConsent
+	w.SensitiveTraits = set.SensitiveTraits
+	var err error
+	if w.Sensitive, err = secret.CompileTraitPaths(set.SensitiveTraits); err != nil {
+		return nil, fmt.Errorf("load workspace %s: settings: %w", sw.Slug, err)
+	}
 	rules := identity.DefaultRules()
 	if set.Identity != nil {
 		rules = *set.Identity
 	}
 	w.Rules = rules
-	var err error
 	if w.Identity, err = rules.Compile(); err != nil {
 		return nil, fmt.Errorf("load workspace %s: identity rules: %w", sw.Slug, err)
 	}
@@ -398,6 +379,7 @@ func decodeSource(ss store.Source) (*Source, error) {
 		AllowedOrigins: set.AllowedOrigins,
 		TraitPriority:  set.TraitPriority,
 		anyOrigin:      len(set.AllowedOrigins) == 0 || slices.Contains(set.AllowedOrigins, "*"),
+		settings:       string(ss.Settings),
 	}
 	if rl := set.RateLimit; rl != nil && rl.EventsPerSecond > 0 {
 		s.RateLimit = config.RateLimit{EventsPerSecond: rl.EventsPerSecond, Burst: max(rl.Burst, 1)}
