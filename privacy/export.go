@@ -251,6 +251,7 @@ func Export(ctx context.Context, st Reader, workspace string, p store.ProfileID,
 	if o.purposes == nil {
 		o.purposes = DefaultPurposes
 	}
+	st = openSealed(st, workspace) // sensitive.go: sealed sensitive traits opened
 	prof, err := resolve(ctx, st, workspace, p)
 	if err != nil {
 		return nil, err
