@@ -16,6 +16,7 @@ import (
 	"github.com/kithcdp/kith/compute"
 	"github.com/kithcdp/kith/destination"
 	"github.com/kithcdp/kith/identity"
+	"github.com/kithcdp/kith/secret"
 	"github.com/kithcdp/kith/store"
 )
 
@@ -366,6 +367,7 @@ func (w *worker) outboxItems(ctx context.Context, page []store.OutboxEntry, sinc
 // item makes a delivery: its key, the mapped payload and the synced
 // identifiers.
 func (w *worker) item(ctx context.Context, kind string, position int64, p store.ProfileID, audience string, payload []byte, at time.Time) (item, error) {
+	payload = secret.OpenJSON(w.ws, payload) // sensitive traits, sealed at rest, are delivered in the clear
 	mapped, err := mapPayload(w.def.Mapping, payload)
 	if err != nil {
 		mapped = payload // not an object: sent as it is
