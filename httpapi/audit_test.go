@@ -154,8 +154,8 @@ func TestAuditAPIPagingScopeAndWorkspace(t *testing.T) {
 	}{
 		{auditPath, deskToken, 403},
 		{auditPath, pdebugToken, 403},
-		{auditPath, globexToken, 403},
-		{"/v1/workspaces/globex/audit", opsToken, 403},
+		{auditPath, globexToken, 404},
+		{"/v1/workspaces/globex/audit", opsToken, 404},
 		{auditPath, "", 401},
 		{auditPath + "?next=x", opsToken, 400},
 		{auditPath + "?limit=0", opsToken, 400},

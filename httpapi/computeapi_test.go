@@ -158,12 +158,12 @@ func TestComputeDefinitionsAPI(t *testing.T) {
 		{"GET", acmeAPI + "computed-traits", "", "", 401},
 		{"GET", acmeAPI + "computed-traits", "tok_wrong_1234567890", "", 401},
 		{"GET", acmeAPI + "audiences", cDesk, "", 403},
-		{"GET", acmeAPI + "audiences/buyers", globexAdmin, "", 403},
+		{"GET", acmeAPI + "audiences/buyers", globexAdmin, "", 404},
 		{"PUT", traitPath + "x", cDebug, `{"kind":"count"}`, 403},
 		{"PUT", traitPath + "x", cDesk, `{"kind":"count"}`, 403},
-		{"PUT", traitPath + "x", globexAdmin, `{"kind":"count"}`, 403},
+		{"PUT", traitPath + "x", globexAdmin, `{"kind":"count"}`, 404},
 		{"DELETE", audPath + "buyers", cDebug, "", 403},
-		{"GET", "/v1/workspaces/nowhere/audiences", cAdmin, "", 403},
+		{"GET", "/v1/workspaces/nowhere/audiences", cAdmin, "", 404},
 		{"GET", acmeAPI + "outbox", cDesk, "", 403},
 		{"GET", acmeAPI + "audiences/buyers/members", cDebug, "", 403},
 	} {
@@ -530,7 +530,7 @@ func TestAudienceInsightsAPI(t *testing.T) {
 		}
 	}
 	// Another workspace's token sees nothing of acme.
-	if code, _ := b.call(t, "GET", acmeAPI+"audiences/vip/members", globexAdmin, ""); code != 403 {
+	if code, _ := b.call(t, "GET", acmeAPI+"audiences/vip/members", globexAdmin, ""); code != 404 {
 		t.Errorf("members with globex's token: %d", code)
 	}
 }

@@ -286,8 +286,8 @@ func TestDestinationAPI(t *testing.T) {
 		{"GET", dAPI, "", 401, "missing_token"},
 		{"GET", dAPI, "tok_nope_1234567890", 401, "invalid_token"},
 		{"GET", dAPI, dDesk, 403, "forbidden"},
-		{"GET", dAPI, dGlobex, 403, "forbidden"},
-		{"GET", "/v1/workspaces/nope/destinations", dAdmin, 403, "forbidden"},
+		{"GET", dAPI, dGlobex, 404, "workspace_not_found"},
+		{"GET", "/v1/workspaces/nope/destinations", dAdmin, 404, "workspace_not_found"},
 		{"PUT", dAPI + "/x", dDebug, 403, "forbidden"},
 		{"DELETE", dAPI + "/hook", dDebug, 403, "forbidden"},
 		{"POST", dAPI + "/hook/pause", dDebug, 403, "forbidden"},
@@ -638,7 +638,7 @@ func TestDestinationEndToEnd(t *testing.T) {
 		{"/v1/spaces/acme/collections/users/profiles/user_id:nobody/deliveries", dDesk, 404},
 		{"/v1/spaces/acme/collections/users/profiles/nobody/deliveries", dDesk, 400},
 		{"/v1/spaces/acme/collections/users/profiles/user_id:ada/deliveries?next=zzz", dDesk, 400},
-		{"/v1/spaces/globex/collections/users/profiles/user_id:ada/deliveries", dDesk, 403},
+		{"/v1/spaces/globex/collections/users/profiles/user_id:ada/deliveries", dDesk, 404},
 	} {
 		if code, m := b.call(t, "GET", c.path, c.token, ""); code != c.want {
 			t.Errorf("%s: %d %v, want %d", c.path, code, m, c.want)

@@ -519,8 +519,8 @@ func TestLogAPIAuth(t *testing.T) {
 		{"", "/v1/workspaces/acme/events", 401},
 		{"tok_wrong_1234567890", "/v1/workspaces/acme/events", 401},
 		{"tok_read_1234567890", "/v1/workspaces/acme/events", 403},  // lacks debug
-		{"tok_other_1234567890", "/v1/workspaces/acme/events", 403}, // another workspace
-		{debugToken, "/v1/workspaces/nope/events", 403},
+		{"tok_other_1234567890", "/v1/workspaces/acme/events", 404}, // another workspace: as if it did not exist
+		{debugToken, "/v1/workspaces/nope/events", 404},
 		{debugToken, "/v1/workspaces/acme/events", 200},
 		{adminToken, "/v1/workspaces/acme/events", 200},
 		{debugToken, "/v1/workspaces/acme/events?limit=0", 400},

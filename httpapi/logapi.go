@@ -36,9 +36,13 @@ func (s *Server) scoped(scope string, h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		ws := r.PathValue("workspace")
-		if _, exists := s.reg.Workspace(ws); !exists || !p.Can(ws, scope) {
-			// The same answer for a missing workspace and a foreign one:
-			// a token learns nothing about other workspaces.
+		if _, exists := s.reg.Workspace(ws); !exists || p.Workspace != ws {
+			// The same answer, byte for byte, for a missing workspace and
+			// another one: a token learns nothing about other workspaces.
+			writeError(w, http.StatusNotFound, "workspace_not_found", "no such workspace for this token")
+			return
+		}
+		if !p.Can(ws, scope) {
 			writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("this token lacks the %q scope on workspace %q", scope, ws))
 			return
 		}

@@ -266,7 +266,7 @@ func TestProfileAPIBadRequests(t *testing.T) {
 		{"no token", users + "user_id:u1/traits", "", 401, "missing_token"},
 		{"wrong token", users + "user_id:u1/traits", "tok_nope_1234567890", 401, "invalid_token"},
 		{"wrong scope", users + "user_id:u1/traits", debugToken, 403, "forbidden"},
-		{"other workspace", "/v1/spaces/other/collections/users/profiles/user_id:u1/traits", readToken, 403, "forbidden"},
+		{"other workspace", "/v1/spaces/other/collections/users/profiles/user_id:u1/traits", readToken, 404, "workspace_not_found"},
 		{"no type", users + "u1/traits", readToken, 400, "invalid_profile_id"},
 		{"empty value", users + "user_id:/traits", readToken, 400, "invalid_profile_id"},
 		{"bad kith id", users + "kith_id:x/traits", readToken, 400, "invalid_profile_id"},

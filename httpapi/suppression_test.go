@@ -115,7 +115,7 @@ func TestSuppressionList(t *testing.T) {
 		{"POST", prDesk, `{"identifier":"email:x@example.com"}`, 403, "forbidden"},
 		{"POST", prDebug, `{"identifier":"email:x@example.com"}`, 403, "forbidden"},
 		{"DELETE", prDesk, `{"identifier":"email:x@example.com"}`, 403, "forbidden"},
-		{"POST", prGlobex, `{"identifier":"email:x@example.com"}`, 403, "forbidden"},
+		{"POST", prGlobex, `{"identifier":"email:x@example.com"}`, 404, "workspace_not_found"},
 		{"POST", prDPO, `{"identifier":"x@example.com"}`, 400, "invalid_identifier"},
 		{"POST", prDPO, `{"identifier":"phone:+15551234567"}`, 400, "invalid_identifier"},
 		{"POST", prDPO, `{"identifier":"email:"}`, 400, "invalid_identifier"},
