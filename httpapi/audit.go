@@ -314,6 +314,10 @@ func auditAction(route string, r *http.Request) string {
 		return "quarantine." + verb
 	case "audience_preview":
 		return "audience.preview"
+	case "token_rotate":
+		return "token.rotate"
+	case "write_key_rotate":
+		return "write_key.rotate"
 	}
 	return route + "." + verb
 }
@@ -356,6 +360,10 @@ func (a *auditor) target(route string, r *http.Request) string {
 		return "quarantine:" + clip(r.PathValue("id"), 40)
 	case route == "identity_rules":
 		return "identity_rules"
+	case route == "token_rotate":
+		return "token:" + name
+	case route == "write_key_rotate":
+		return "source:" + clip(r.PathValue("source"), 200)
 	}
 	return ""
 }

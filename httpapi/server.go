@@ -68,6 +68,9 @@ type Server struct {
 	audit    *auditor    // audit.go
 	suppress *suppressor // suppression.go
 	mux      *http.ServeMux
+	// patterns are the patterns registered with handle, in order (the
+	// isolation test walks them all).
+	patterns []string
 }
 
 // New builds a Server; call Handler to serve it.
@@ -136,6 +139,8 @@ func (s *Server) routes() {
 	s.suppressionRoutes()
 	// The audit log (audit.go records every token's writes and reads of personal data).
 	s.auditRoutes()
+	// Rotation of tokens and write keys (tokensapi.go).
+	s.tokenRoutes()
 
 	// Operations.
 	m.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -150,6 +155,7 @@ func (s *Server) routes() {
 
 // handle registers h under pattern, timing it under the route label.
 func (s *Server) handle(pattern, route string, h http.HandlerFunc) {
+	s.patterns = append(s.patterns, pattern)
 	obs := s.metrics.latency.MustCurryWith(prometheus.Labels{"route": route})
 	s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
