@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kithcdp/kith/secret"
 	"github.com/kithcdp/kith/store"
 )
 
@@ -176,6 +177,7 @@ func (s *Server) handleTraits(w http.ResponseWriter, r *http.Request, pr *profil
 		s.storeError(w, "read traits", err)
 		return
 	}
+	openTraits(pr.ws, traits) // sensitive.go
 	if traits, err = s.withComputed(r.Context(), pr, traits, keys); err != nil {
 		s.storeError(w, "read computed traits", err)
 		return
@@ -256,7 +258,7 @@ func (s *Server) handleTraitHistory(w http.ResponseWriter, r *http.Request, pr *
 	}
 	data := make([]traitView, len(hist))
 	for i, h := range hist {
-		data[i] = viewTrait(h.Value, h.Source, h.Timestamp, h.Position)
+		data[i] = viewTrait(secret.OpenJSON(pr.ws, h.Value), h.Source, h.Timestamp, h.Position)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": data, "cursor": pageCursor(r, next)})
 }

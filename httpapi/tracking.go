@@ -119,6 +119,9 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, http.StatusServiceUnavailable, "store_unavailable", "the event log could not store the events; retry")
 		return
 	}
+	if !s.sealSensitive(w, src.Workspace, b) { // sensitive.go: sensitive traits encrypted before they are stored
+		return
+	}
 	var res []store.Appended
 	if len(b.Events)+len(b.Quarantine) > 0 {
 		res, err = s.gc.Append(r.Context(), b, s.dedupWindow(src.Workspace))
