@@ -3,15 +3,26 @@ package delivery
 import (
 	"bytes"
 	"encoding/json"
-	"strings"
+
+	"github.com/kithcdp/kith/consent"
 )
 
-// Consent is a set of consent preferences: purpose (lower-cased category
-// name) → granted. A purpose not in the set has no recorded consent.
-type Consent map[string]bool
+// The consent gate is package consent's evaluation (docs/consent.md) over
+// the default purpose catalogue: an event's own consent and its profile's
+// current consent are each resolved into decisions per purpose, and a
+// destination's purposes must be granted by one and denied by neither.
+
+// Consent is a statement's decisions per purpose (consent.Choices): the
+// event's own consent, or the profile's. A purpose not in it is not
+// decided by it.
+type Consent consent.Choices
+
+// catalogue is the purpose catalogue the gate evaluates against.
+func catalogue() *consent.Catalogue { return consent.Default() }
 
 // eventConsent reads Segment's context.consent.categoryPreferences from an
-// event's JSON (nil when absent).
+// event's JSON (nil when absent) and resolves them. The event's TC string
+// is added by withTCString.
 func eventConsent(raw []byte) Consent {
 	// Most events carry none: no need to decode them. (The key in any
 	// case, as encoding/json matches it, without its last letter, whose
@@ -32,6 +43,19 @@ func eventConsent(raw []byte) Consent {
 	return consentOf(ev.Context.Consent.CategoryPreferences)
 }
 
+// withTCString returns c with the decisions of the event's
+// context.consent.tcString added for the purposes c leaves undecided.
+func (c Consent) withTCString(raw []byte) Consent {
+	if !containsFold(raw, `"tcstring"`) && !bytes.Contains(raw, []byte(`\u`)) {
+		return c
+	}
+	s, err := consent.EventStatement(raw)
+	if err != nil || s.TCString == "" {
+		return c
+	}
+	return Consent(catalogue().ResolveTCString(consent.Choices(c), s.TCString))
+}
+
 // containsFold reports whether s holds key (lower case ASCII) in any case.
 func containsFold(s []byte, key string) bool {
 	for i := 0; i+len(key) <= len(s); i++ {
@@ -42,69 +66,37 @@ func containsFold(s []byte, key string) bool {
 	return false
 }
 
-// profileConsent reads the value the compute engine keeps
-// ({"categoryPreferences": {...}, "timestamp": ..., "gpc": true}).
+// profileConsent resolves the consent value the compute engine keeps
+// (categoryPreferences, tcString, gpc, terms, restrictions, objections;
+// see compute.ConsentValue). A value it cannot read decides nothing.
 func profileConsent(raw []byte) Consent {
-	var v struct {
-		CategoryPreferences map[string]json.RawMessage `json:"categoryPreferences"`
-		GPC                 bool                       `json:"gpc"`
-	}
-	if json.Unmarshal(raw, &v) != nil {
+	s, err := consent.ValueStatement(raw)
+	if err != nil {
 		return nil
 	}
-	c := consentOf(v.CategoryPreferences)
-	if v.GPC {
-		c = c.optOutOfSale()
-	}
-	return c
+	return Consent(catalogue().Resolve(s))
 }
 
-// SaleAndSharing are the purposes the Global Privacy Control signal
-// (Sec-GPC: 1) opts out of — selling or sharing personal data, and the ads
-// built on it — as purpose names a destination declares: the generic
-// ones, and Google Consent Mode's advertising signals.
-var SaleAndSharing = []string{"advertising", "sale", "sharing", "targeting", "ad_storage", "ad_user_data", "ad_personalization"}
-
-// optOutOfSale returns c with every purpose of SaleAndSharing denied,
-// whatever c said of them (GPC wins over an earlier or conflicting grant).
+// optOutOfSale returns c with every purpose the Global Privacy Control
+// signal (Sec-GPC: 1) opts out of denied, whatever c said of them.
 func (c Consent) optOutOfSale() Consent {
-	out := make(Consent, len(c)+len(SaleAndSharing))
-	for k, v := range c {
-		out[k] = v
-	}
-	for _, p := range SaleAndSharing {
-		out[p] = false
-	}
-	return out
+	return Consent(catalogue().OptOutOfSale(consent.Choices(c)))
 }
 
 func consentOf(prefs map[string]json.RawMessage) Consent {
 	if len(prefs) == 0 {
 		return nil
 	}
-	c := Consent{}
-	for k, v := range prefs {
-		var granted bool
-		if json.Unmarshal(v, &granted) == nil {
-			c[strings.ToLower(k)] = granted
-		}
-	}
-	return c
+	return Consent(catalogue().Resolve(consent.Statement{Categories: consent.Bools(prefs)}))
 }
 
-// allowed applies the consent gate: every purpose must be granted by the
-// event's consent or the profile's, and denied by neither (the stricter
-// wins); a purpose neither records is denied unless missingAllowed (a
-// workspace's opt-in to Segment's behaviour of delivering events that carry
-// no consent at all). It returns the first purpose that stops delivery.
+// allowed applies the consent gate (consent.Catalogue.Evaluate): every
+// purpose must be granted by the event's consent or the profile's, and
+// denied by neither (the stricter wins); a purpose neither records is
+// denied unless missingAllowed (a workspace's opt-in to Segment's
+// behaviour of delivering events that carry no consent at all). It
+// returns the first purpose that stops delivery.
 func allowed(purposes []string, event, profile Consent, missingAllowed bool) (string, bool) {
-	for _, p := range purposes {
-		p = strings.ToLower(p)
-		ev, evOK := event[p]
-		pr, prOK := profile[p]
-		if (evOK && !ev) || (prOK && !pr) || (!evOK && !prOK && !missingAllowed) {
-			return p, false
-		}
-	}
-	return "", true
+	d := catalogue().Evaluate(purposes, consent.Choices(event), consent.Choices(profile), missingAllowed)
+	return d.Purpose, d.Allowed
 }

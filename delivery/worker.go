@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,7 @@ import (
 type worker struct {
 	e      *Engine
 	ws     string
+	body   string // the definition as stored
 	def    Definition
 	match  matcher
 	sender destination.Sender
@@ -38,6 +40,12 @@ type worker struct {
 	renew  time.Time
 
 	lastErr atomic.Pointer[string] // the last send error, for the admin API (read by other goroutines)
+
+	// sendMu is held while the sender is used — by a send, by a deletion
+	// (Engine.Delete, from another goroutine), by closing it; closed says
+	// it was closed.
+	sendMu sync.Mutex
+	closed bool
 
 	// What the worker reads of the folded state for each item — the
 	// profile holding an identifier, a profile's current consent — is
@@ -102,7 +110,7 @@ func (e *errStop) Error() string { return e.reason }
 // run delivers until ctx ends.
 func (w *worker) run(ctx context.Context) {
 	o := &w.e.o
-	defer w.sender.Close()
+	defer w.close()
 	for ctx.Err() == nil {
 		n, err := w.lead(ctx)
 		var stop *errStop
@@ -117,6 +125,14 @@ func (w *worker) run(ctx context.Context) {
 			sleep(ctx, o.Poll)
 		}
 	}
+}
+
+// close closes the sender once no deletion uses it.
+func (w *worker) close() {
+	w.sendMu.Lock()
+	defer w.sendMu.Unlock()
+	w.closed = true
+	w.sender.Close()
 }
 
 // lead takes or renews the lease and delivers one page; it returns the
@@ -205,7 +221,7 @@ func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, er
 			return nil, err
 		}
 		if !w.def.StrictlyNecessary {
-			it.event = eventConsentOf(ev.Raw)
+			it.event = eventConsentOf(ev.Raw).withTCString(ev.Raw)
 			if ev.Signals.GPC {
 				it.event = it.event.optOutOfSale()
 			}
@@ -521,7 +537,9 @@ func (w *worker) send(ctx context.Context, batch []item, out *outcome, attempt i
 			ds[i] = batch[i].d
 		}
 		start := time.Now()
+		w.sendMu.Lock()
 		err := w.sender.Send(ctx, ds)
+		w.sendMu.Unlock()
 		attempt++
 		if err == nil {
 			w.e.m.sendSeconds.WithLabelValues(w.ws, w.def.Name).Observe(time.Since(start).Seconds())

@@ -1,0 +1,54 @@
+package delivery
+
+import "testing"
+
+// TestConsentGateDecisions: the gate's reading of an event and a profile,
+// and its decision, for each source of consent.
+func TestConsentGateDecisions(t *testing.T) {
+	t.Parallel()
+	// A published TC string (IAB TCF v2.2 spec example): service-specific,
+	// no purpose consented.
+	const tcNone = "CQSbk4AQSbk4ANwAAAENAwCgAAAAAAAAAAYgACPAAAAA.IDKQA4AAgAKAGQAygAAA.YAAAAAAAAAAA"
+	event := func(consent string) Consent {
+		raw := []byte(`{"type":"track","context":{"consent":` + consent + `}}`)
+		return eventConsentOf(raw).withTCString(raw)
+	}
+	for _, tc := range []struct {
+		name           string
+		purposes       []string
+		event, profile Consent
+		gpc, missing   bool
+		want           string // the purpose that stops delivery; "" allowed
+	}{
+		{"granted by a category alias", []string{"advertising"}, event(`{"categoryPreferences":{"Targeting":true}}`), nil, false, false, ""},
+		{"a destination's Consent Mode name", []string{"ad_storage"}, event(`{"categoryPreferences":{"Advertising":true}}`), nil, false, false, ""},
+		{"denied by the event", []string{"advertising"}, event(`{"categoryPreferences":{"C0004":false}}`), nil, false, false, "advertising"},
+		{"denied by the event's TC string", []string{"analytics"}, event(`{"tcString":"` + tcNone + `"}`), nil, false, false, "analytics"},
+		{"categories before the TC string", []string{"analytics"}, event(`{"categoryPreferences":{"Analytics":true},"tcString":"` + tcNone + `"}`), nil, false, false, ""},
+		{"denied by the profile's TC string", []string{"analytics"}, event(`{"categoryPreferences":{"Analytics":true}}`),
+			profileConsent([]byte(`{"tcString":"` + tcNone + `"}`)), false, false, "analytics"},
+		{"granted by the profile", []string{"analytics"}, nil, profileConsent([]byte(`{"categoryPreferences":{"Analytics":true}}`)), false, false, ""},
+		{"the profile's GPC", []string{"sale"}, event(`{"categoryPreferences":{"Sale":true}}`), profileConsent([]byte(`{"gpc":true}`)), false, false, "sale_sharing"},
+		{"the event's GPC", []string{"targeting"}, event(`{"categoryPreferences":{"Targeting":true}}`), nil, true, false, "advertising"},
+		{"GPC leaves analytics", []string{"analytics"}, event(`{"categoryPreferences":{"Analytics":true}}`), nil, true, false, ""},
+		{"the profile's terms", []string{"personalization"}, event(`{"categoryPreferences":{"Personalization":true}}`),
+			profileConsent([]byte(`{"terms":["no-profiling"]}`)), false, false, "personalization"},
+		{"restricted", []string{"analytics"}, event(`{"categoryPreferences":{"Analytics":true}}`),
+			profileConsent([]byte(`{"restricted":["all"]}`)), false, false, "analytics"},
+		{"objected to marketing", []string{"email"}, nil,
+			profileConsent([]byte(`{"categoryPreferences":{"marketing":true},"objected":["marketing"]}`)), false, false, "marketing"},
+		{"not recorded", []string{"analytics"}, nil, nil, false, false, "analytics"},
+		{"not recorded, allowed by the workspace", []string{"analytics"}, nil, nil, false, true, ""},
+		{"a profile value that cannot be read", []string{"analytics"}, nil, profileConsent([]byte(`{"gpc":1}`)), false, false, "analytics"},
+		{"strictly necessary", []string{"necessary"}, nil, profileConsent([]byte(`{"restricted":["all"]}`)), false, false, ""},
+	} {
+		ev := tc.event
+		if tc.gpc {
+			ev = ev.optOutOfSale()
+		}
+		purpose, ok := allowed(tc.purposes, ev, tc.profile, tc.missing)
+		if ok != (tc.want == "") || purpose != tc.want {
+			t.Errorf("%s: allowed = %q, %v; want %q stopping it", tc.name, purpose, ok, tc.want)
+		}
+	}
+}
