@@ -19,6 +19,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/kithcdp/kith/consent"
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/store"
 )
@@ -93,6 +94,14 @@ type Workspace struct {
 	// consent at all to destinations that need consent purposes. Off by
 	// default: what records no consent for a purpose is not delivered.
 	DeliverWithoutConsent bool
+	// Purposes (consent.purposes) is the workspace's purpose catalogue:
+	// consent.DefaultPurposes with the workspace's overrides and
+	// additions. nil means consent.Default().
+	Purposes *consent.Catalogue
+	// StoreRequires (consent.store_requires) are the purposes an event's
+	// own consent must not deny for the event to be stored; empty (the
+	// default) stores every event.
+	StoreRequires []string
 	// SensitiveTraits (sensitive_traits) are the trait paths whose values
 	// are encrypted at rest: "ssn", "address.street", "health.*" (see
 	// secret.ParseTraitPath).

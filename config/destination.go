@@ -237,11 +237,13 @@ func (p *parser) destinationError(it *definitionItem, pr DefinitionProblem) {
 
 // consent parses a workspace's consent settings.
 func (p *parser) consent(n *yaml.Node, path string, w *Workspace) {
-	p.fields(n, path, []field{
+	var model consentModel // consent.go: purposes, store_requires
+	p.fields(n, path, append([]field{
 		{name: "deliver_without_consent", parse: func(n *yaml.Node, path string) {
 			w.DeliverWithoutConsent = str(p, n, path, parseBool)
 		}},
-	})
+	}, model.fields()...))
+	model.apply(p, path, w)
 }
 
 func parseBool(s string) (bool, string) {

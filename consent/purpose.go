@@ -39,11 +39,11 @@ const (
 	BasisLegitimateInterest Basis = "legitimate_interest"
 )
 
-// Limits of a purpose.
-const (
-	maxTCFPurpose = 11 // TCF v2.2 defines purposes 1–11
-	maxCategories = 64
-)
+// MaxTCFPurpose is the highest purpose id TCF v2.2 defines.
+const MaxTCFPurpose = 11
+
+// maxCategories bounds a purpose's categories.
+const maxCategories = 64
 
 // Bases are the lawful bases a purpose may name.
 var Bases = []Basis{BasisConsent, BasisContract, BasisLegalObligation, BasisVitalInterests, BasisPublicTask, BasisLegitimateInterest}
@@ -132,8 +132,8 @@ func checkPurpose(p Purpose) error {
 	if !purposeName.MatchString(p.Name) {
 		return fmt.Errorf("%w: name %q: use lower case letters, digits and _ (at most 64, starting with a letter)", ErrInvalidPurpose, p.Name)
 	}
-	if !slices.Contains(Bases, p.Basis) {
-		return bad("lawful_basis %q: want one of %s", p.Basis, joinBases())
+	if _, err := ParseBasis(string(p.Basis)); err != nil {
+		return bad("lawful_basis %v", err)
 	}
 	if len(p.Categories) > maxCategories {
 		return bad("more than %d categories", maxCategories)
@@ -144,8 +144,8 @@ func checkPurpose(p Purpose) error {
 		}
 	}
 	for _, id := range p.TCF {
-		if id < 1 || id > maxTCFPurpose {
-			return bad("tcf purpose %d: TCF v2.2 purposes are 1 to %d", id, maxTCFPurpose)
+		if id < 1 || id > MaxTCFPurpose {
+			return bad("tcf purpose %d: TCF v2.2 purposes are 1 to %d", id, MaxTCFPurpose)
 		}
 	}
 	for _, s := range p.GCM {
@@ -159,12 +159,16 @@ func checkPurpose(p Purpose) error {
 	return nil
 }
 
-func joinBases() string {
-	s := make([]string, len(Bases))
-	for i, b := range Bases {
-		s[i] = string(b)
+// ParseBasis returns the lawful basis named s.
+func ParseBasis(s string) (Basis, error) {
+	if !slices.Contains(Bases, Basis(s)) {
+		names := make([]string, len(Bases))
+		for i, b := range Bases {
+			names[i] = string(b)
+		}
+		return "", fmt.Errorf("%q: want one of %s", s, strings.Join(names, ", "))
 	}
-	return strings.Join(s, ", ")
+	return Basis(s), nil
 }
 
 // Purposes returns the catalogue's purposes, in their order.
