@@ -149,7 +149,7 @@ type stepUpView struct{ Next string }
 
 // downloadPage asks for a fresh code, then offers the download.
 func (p *Portal) downloadPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	if !v.s.steppedUp(v.now) {
+	if !v.s.steppedUp("download", v.now) {
 		p.render(w, v, http.StatusOK, "stepup", "Confirm it is you", stepUpView{Next: "download"}, "", "")
 		return
 	}
@@ -158,7 +158,7 @@ func (p *Portal) downloadPage(w http.ResponseWriter, r *http.Request, v *visit) 
 
 // download sends the access export as JSON (after a step-up code).
 func (p *Portal) download(w http.ResponseWriter, r *http.Request, v *visit) {
-	if !v.s.steppedUp(v.now) {
+	if !v.s.steppedUp("download", v.now) {
 		p.render(w, v, http.StatusForbidden, "stepup", "Confirm it is you", stepUpView{Next: "download"}, "", "Enter a fresh code first: the last one was more than 5 minutes ago.")
 		return
 	}
@@ -188,7 +188,7 @@ func (p *Portal) download(w http.ResponseWriter, r *http.Request, v *visit) {
 
 // deletePage asks for a fresh code, then for confirmation.
 func (p *Portal) deletePage(w http.ResponseWriter, r *http.Request, v *visit) {
-	if !v.s.steppedUp(v.now) {
+	if !v.s.steppedUp("delete", v.now) {
 		p.render(w, v, http.StatusOK, "stepup", "Confirm it is you", stepUpView{Next: "delete"}, "", "")
 		return
 	}
@@ -198,7 +198,7 @@ func (p *Portal) deletePage(w http.ResponseWriter, r *http.Request, v *visit) {
 // deleteData submits an erasure request (after a step-up code and a
 // confirmation), ends the session and shows the request's status page.
 func (p *Portal) deleteData(w http.ResponseWriter, r *http.Request, v *visit) {
-	if !v.s.steppedUp(v.now) {
+	if !v.s.steppedUp("delete", v.now) {
 		p.render(w, v, http.StatusForbidden, "stepup", "Confirm it is you", stepUpView{Next: "delete"}, "", "Enter a fresh code first: the last one was more than 5 minutes ago.")
 		return
 	}

@@ -13,7 +13,7 @@ import (
 const (
 	idleTimeout = 30 * time.Minute // a session unused this long is over
 	maxLifetime = 12 * time.Hour   // and any session after this long
-	stepUpTTL   = 5 * time.Minute  // a step-up code allows download and delete this long
+	stepUpTTL   = 5 * time.Minute  // a step-up code allows its download or delete this long
 )
 
 // cookieName is the portal's one cookie: the sealed session.
@@ -28,16 +28,21 @@ type session struct {
 	Email string `json:"email,omitempty"` // the proven email: signed in when set
 	Start int64  `json:"start"`           // unix seconds
 	Seen  int64  `json:"seen"`            // last request, unix seconds (idle expiry)
-	// StepUp is until when (unix seconds) download and delete are allowed.
+	// StepUp is until when (unix seconds) the action StepUpFor (download
+	// or delete) is allowed: each needs its own fresh code.
 	StepUp    int64      `json:"step_up,omitempty"`
+	StepUpFor string     `json:"step_up_for,omitempty"`
 	Challenge *challenge `json:"challenge,omitempty"` // the code sent last, if any
 }
 
 // signedIn reports whether the session proved an email.
 func (s *session) signedIn() bool { return s.Email != "" }
 
-// steppedUp reports whether a step-up code was entered within stepUpTTL.
-func (s *session) steppedUp(now time.Time) bool { return s.signedIn() && now.Unix() < s.StepUp }
+// steppedUp reports whether a step-up code for action was entered within
+// stepUpTTL.
+func (s *session) steppedUp(action string, now time.Time) bool {
+	return s.signedIn() && s.StepUpFor == action && now.Unix() < s.StepUp
+}
 
 // endedSessions are the sessions signed out (or whose data was deleted)
 // on this node, kept until they would have expired anyway, so that a copy

@@ -130,7 +130,7 @@ func (p *Portal) enterCode(w http.ResponseWriter, r *http.Request, v *visit) {
 		return
 	}
 	v.s.Challenge = nil
-	v.s.StepUp = v.now.Add(stepUpTTL).Unix()
+	v.s.StepUp, v.s.StepUpFor = v.now.Add(stepUpTTL).Unix(), c.Next
 	p.redirect(w, r, v, c.Next)
 }
 
