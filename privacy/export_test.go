@@ -31,6 +31,7 @@ type exported struct {
 	ComputedTraits       []privacy.ComputedTrait      `json:"computed_traits"`
 	Audiences            []privacy.Audience           `json:"audiences"`
 	Consent              *privacy.Consent             `json:"consent"`
+	ConsentHistory       []privacy.ConsentChange      `json:"consent_history"`
 	LinkedAccounts       []privacy.LinkedProfile      `json:"linked_accounts"`
 	Merges               []privacy.Merge              `json:"merges"`
 	Recipients           []privacy.Recipient          `json:"recipients"`
@@ -168,6 +169,10 @@ func TestExportComplete(t *testing.T) {
 				`"history":[{"change":"entered","reason":"evaluated","at":` + now + `,"position":9}]}]`},
 			// The later of the two consents, by timestamp.
 			{"consent", js(t, e.Consent), `{"category_preferences":{"advertising":true,"analytics":true},"given_at":"2026-11-24T09:08:00Z","position":9}`},
+			// Both events that carried consent, newest first.
+			{"consent_history", js(t, e.ConsentHistory), `[` +
+				`{"position":9,"at":"2026-11-24T09:08:00Z","how":"track Segment Consent Preference Updated","source":"web","actor":"person","category_preferences":{"advertising":true,"analytics":true}},` +
+				`{"position":2,"at":"2026-11-24T09:01:00Z","how":"track Order Completed","source":"web","actor":"person","category_preferences":{"advertising":false,"analytics":true}}]`},
 			{"linked_accounts", js(t, e.LinkedAccounts), `[{"kith_id":3,"kind":"account","identifiers":[{"type":"group_id","value":"acme"}],"linked_at":` + rx + `,"position":6}]`},
 			{"merges", js(t, e.Merges), `[{"merged_kith_id":2,"via":{"type":"user_id","value":"u-42"},"position":5,"at":` + rx + `}]`},
 			{"recipients", js(t, e.Recipients), `[` +
@@ -266,6 +271,22 @@ func csvAgrees(t *testing.T, e exported, files map[string][][]string) {
 		for _, k := range []string{"advertising", "analytics"} { // the seed's, sorted
 			add("consent.csv", k, val(c.CategoryPreferences[k]), ts(c.GivenAt), i64(c.Position))
 		}
+	}
+	for _, c := range e.ConsentHistory {
+		cells := []string{i64(c.Position), ts(c.At), c.How, c.Source, c.Actor, "", c.TCString, "", "", "", c.Scope, c.Request}
+		if c.CategoryPreferences != nil {
+			cells[5] = js(t, c.CategoryPreferences)
+		}
+		if c.GPC {
+			cells[7] = "true"
+		}
+		if c.Consent != nil {
+			cells[8] = js(t, c.Consent)
+		}
+		if c.Terms != nil {
+			cells[9] = js(t, c.Terms)
+		}
+		add("consent_history.csv", cells...)
 	}
 	for _, l := range e.LinkedAccounts {
 		var ids []string

@@ -15,7 +15,8 @@ import (
 )
 
 // WriteJSON writes the report as one JSON object: the sections in the
-// order of Report's fields with "trait_history" after "traits", then
+// order of Report's fields with "trait_history" after "traits" and
+// "consent_history" (newest first) after "consent", then
 // "events" (newest first) and "events_no_longer_held" (timeline entries
 // whose event retention deleted). Each section starts on its own line and
 // each item of the streamed lists on its own line, so that a large export
@@ -37,6 +38,9 @@ func (r *Report) WriteJSON(w io.Writer) error {
 	j.field("computed_traits", r.ComputedTraits)
 	j.field("audiences", r.Audiences)
 	j.field("consent", r.Consent)
+	j.list("consent_history", func(item func(any)) error {
+		return r.EachConsentChange(func(c ConsentChange) error { item(c); return j.err })
+	})
 	j.field("linked_accounts", r.LinkedAccounts)
 	j.field("merges", r.Merges)
 	j.field("recipients", r.Recipients)
@@ -129,6 +133,7 @@ var CSVFiles = []struct{ Name, Columns string }{
 	{"audiences.csv", "audience,member,computed_at,position"},
 	{"audience_history.csv", "audience,change,reason,at,position"},
 	{"consent.csv", "category,value,given_at,position"},
+	{"consent_history.csv", "position,at,how,source,actor,category_preferences,tc_string,gpc,consent,terms,scope,request"},
 	{"linked_accounts.csv", "kith_id,kind,identifiers,linked_at,position"},
 	{"merges.csv", "merged_kith_id,via_type,via_value,position,at"},
 	{"recipients.csv", "destination,type,day,kinds,deliveries,last,purposes"},
@@ -149,6 +154,7 @@ computed_traits.csv         values computed from your events
 audiences.csv               the audiences you are in (member true) or were in
 audience_history.csv        each time you entered or left an audience
 consent.csv                 your current consent, per category
+consent_history.csv         every change of your consent, newest first: when, how, through what, by whom
 linked_accounts.csv         the accounts (companies, households) you are linked to
 merges.csv                  other profiles found to be you and merged into this one
 recipients.csv              who received your data: destination, day, what kinds, how many deliveries, for what purposes
@@ -269,6 +275,8 @@ func (r *Report) csvRows(file string, row func(cells ...string) error) error {
 				}
 			}
 		}
+	case "consent_history.csv":
+		return r.EachConsentChange(func(c ConsentChange) error { return row(consentChangeRow(c)...) })
 	case "linked_accounts.csv":
 		for _, l := range r.LinkedAccounts {
 			ids := make([]string, len(l.Identifiers))

@@ -1,0 +1,57 @@
+package privacy_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/kithcdp/kith/privacy"
+	"github.com/kithcdp/kith/store"
+)
+
+// TestConsentChangeOf: which events record a consent change, and what it
+// says of each.
+func TestConsentChangeOf(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 24, 9, 0, 0, 0, time.UTC)
+	control := func(cmd privacy.Command) store.Event {
+		ev, err := cmd.Event("acme", at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.Position = 7
+		return ev
+	}
+	ada := store.Identifier{Type: "email", Value: "ada@example.com"}
+	for _, tc := range []struct {
+		name string
+		ev   store.Event
+		want string // the change as JSON; "" for none
+	}{
+		{"consent through the API", control(privacy.Command{Action: privacy.ActionConsent, Identifier: ada, Consent: map[string]bool{"analytics": false}, Actor: "token:dpo", Via: "api"}),
+			`{"position":7,"at":"2026-11-24T09:00:00Z","how":"privacy consent","source":"api","actor":"token:dpo","consent":{"analytics":false}}`},
+		{"terms withdrawn in the portal", control(privacy.Command{Action: privacy.ActionTerms, Identifier: ada, Actor: "portal", Via: "portal"}),
+			`{"position":7,"at":"2026-11-24T09:00:00Z","how":"privacy terms","source":"portal","actor":"portal"}`},
+		{"a restriction", control(privacy.Command{Action: privacy.ActionRestrict, Identifier: ada, Scope: privacy.ScopeAll, Actor: "cli", Via: "cli", Request: "r-1"}),
+			`{"position":7,"at":"2026-11-24T09:00:00Z","how":"privacy restrict","source":"cli","actor":"cli","scope":"all","request":"r-1"}`},
+		{"a correction is no consent change", control(privacy.Command{Action: privacy.ActionCorrect, Identifier: ada, Traits: map[string]json.RawMessage{"plan": []byte(`"pro"`)}, Actor: "cli"}), ""},
+		{"an event with a TC string", store.Event{Position: 3, Type: "page", Name: "Pricing", Source: "web", Timestamp: at,
+			Raw: []byte(`{"type":"page","context":{"consent":{"tcString":"CQSbk4AQSbk4ANwAAAENAwCgAAAAAAAAAAYgACPAAAAA"}}}`)},
+			`{"position":3,"at":"2026-11-24T09:00:00Z","how":"page Pricing","source":"web","actor":"person","tc_string":"CQSbk4AQSbk4ANwAAAENAwCgAAAAAAAAAAYgACPAAAAA"}`},
+		{"GPC alone", store.Event{Position: 4, Type: "identify", Source: "web", Timestamp: at, Signals: store.Signals{GPC: true}, Raw: []byte(`{"type":"identify"}`)},
+			`{"position":4,"at":"2026-11-24T09:00:00Z","how":"identify","source":"web","actor":"person","gpc":true}`},
+		{"an event without consent", store.Event{Type: "track", Name: "Viewed", Raw: []byte(`{"type":"track","context":{"ip":"1.2.3.4"}}`)}, ""},
+		{"consent of a wrong type", store.Event{Type: "track", Raw: []byte(`{"context":{"consent":{"categoryPreferences":["x"]}}}`)}, ""},
+		{"a malformed control event", store.Event{Type: store.TypePrivacy, Raw: []byte(`{"action":`)}, ""},
+		{"an identity control event", store.Event{Type: store.TypeIdentity, Raw: []byte(`{"action":"block","context":{"consent":{"categoryPreferences":{"a":true}}}}`)}, ""},
+	} {
+		c, ok := privacy.ConsentChangeOf(&tc.ev)
+		got := ""
+		if ok {
+			got = js(t, c)
+		}
+		if got != tc.want {
+			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
