@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/kithcdp/kith/ingest"
@@ -166,6 +167,11 @@ func (s *Server) handle(pattern, route string, h http.HandlerFunc) {
 		obs.WithLabelValues(statusClass(sw.status)).Observe(time.Since(start).Seconds())
 	})
 }
+
+// Patterns returns the patterns of the routes the server registered
+// through handle (every API route; not /healthz, /readyz, /metrics), in
+// order.
+func (s *Server) Patterns() []string { return slices.Clone(s.patterns) }
 
 // Handler returns the root handler. It recovers from panics in handlers so
 // that a bug answers 500 with a JSON error instead of dropping the connection.
