@@ -31,6 +31,7 @@ Usage:
   kith import  [flags] FILE       import a JSONL or CSV file into a workspace's log
   kith replay  [flags]            rebuild a workspace's profiles by folding its whole log again
   kith bench   [flags]            send realistic Segment traffic to a server and report
+  kith token rotate [flags]       give a token or a write key a new secret (the old one works for a grace period)
   kith version                    print the version
 
 Run "kith <command> -h" for the flags of a command. Every flag has a KITH_*
@@ -85,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runBench(ctx, rest, stdout, stderr)
 	case "replay":
 		return runReplay(ctx, rest, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "kith", version)
 		return nil
