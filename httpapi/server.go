@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kithcdp/kith/ingest"
+	"github.com/kithcdp/kith/privacy"
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/tenant"
 	"github.com/prometheus/client_golang/prometheus"
@@ -49,6 +50,9 @@ type Options struct {
 	// Delivery, if set, is the delivery engine of a node that delivers:
 	// the destination API shows its last send errors.
 	Delivery DeliveryEngine
+	// Requests, if set, carries out data-subject requests (regulations.go);
+	// nil builds one that sends no destination deletions.
+	Requests *privacy.Requests
 }
 
 // Server serves Kith's HTTP API.
@@ -68,6 +72,7 @@ type Server struct {
 	delivery DeliveryEngine
 	audit    *auditor    // audit.go
 	suppress *suppressor // suppression.go
+	requests *privacy.Requests
 	mux      *http.ServeMux
 	// patterns are the patterns registered with handle, in order (the
 	// isolation test walks them all).
@@ -88,7 +93,7 @@ func New(o Options) *Server {
 	s := &Server{
 		st: o.Store, reg: o.Registry, gc: o.Committer, limits: o.Limits,
 		log: o.Logger, promReg: o.Metrics, public: o.PublicURL, now: o.Now,
-		sdkDir: o.SDKDir, compute: o.Compute, delivery: o.Delivery, mux: http.NewServeMux(),
+		sdkDir: o.SDKDir, compute: o.Compute, delivery: o.Delivery, requests: o.Requests, mux: http.NewServeMux(),
 	}
 	s.metrics = newMetrics(o.Metrics, o.Store)
 	s.audit = newAuditor(o.Store, o.Registry, o.Logger, o.Now, o.Metrics)
@@ -138,6 +143,7 @@ func (s *Server) routes() {
 	// Data-subject requests: the access export (privacyapi.go).
 	s.privacyRoutes()
 	s.suppressionRoutes()
+	s.regulationRoutes() // data-subject requests and Segment's regulations
 	// The audit log (audit.go records every token's writes and reads of personal data).
 	s.auditRoutes()
 	// Rotation of tokens and write keys (tokensapi.go).

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kithcdp/kith/identity"
+	"github.com/kithcdp/kith/privacy"
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/tenant"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,10 @@ import (
 //	POST   /v1/workspaces/{workspace}/privacy/suppressions  {"identifier":"email:ada@example.com","reason":"…"}
 //	DELETE /v1/workspaces/{workspace}/privacy/suppressions  {"identifier":"email:ada@example.com"}
 //
+// Each change is also appended to the log as a privacy control event
+// (privacy.ActionSuppress, ActionUnsuppress) naming the digest, so the log
+// records when the list changed and by whom.
+//
 // Each node keeps each workspace's digests in memory, loaded on first use
 // and reloaded every suppressRefresh so that changes made through other
 // nodes arrive; a change made through this node applies at once.
@@ -33,11 +38,6 @@ import (
 // suppressRefresh is how old a workspace's in-memory set may get before
 // the next request reloads it (in the background).
 const suppressRefresh = 5 * time.Second
-
-// suppressTypes are the identifier types the list accepts: the ones the
-// ingestion check derives from an event (userId, anonymousId, and an
-// identify call's traits.email).
-var suppressTypes = map[string]bool{identity.UserID: true, identity.AnonymousID: true, identity.Email: true}
 
 type suppressor struct {
 	st      store.Store
@@ -112,7 +112,7 @@ func (p *suppressor) current(ctx context.Context, ws string) (map[string]struct{
 
 // digest is the list's key of a normalized identifier.
 func (p *suppressor) digest(typ, value string) string {
-	return string(p.reg.Hash(typ + ":" + value))
+	return string(privacy.Digest(p.reg.Hash, store.Identifier{Type: typ, Value: value}))
 }
 
 // filter removes from b the events (and quarantined entries) of ws that
@@ -206,35 +206,36 @@ type suppressionRequest struct {
 	Reason     string `json:"reason"`
 }
 
-// suppressionInput reads the body and returns the identifier's type and
-// digest; it has answered the request when ok is false. The value is
-// never logged or echoed.
-func (s *Server) suppressionInput(w http.ResponseWriter, r *http.Request) (req suppressionRequest, typ string, digest []byte, ok bool) {
+// suppressionInput reads the body and returns the identifier, normalized;
+// it has answered the request when ok is false. The value is never
+// logged or echoed.
+func (s *Server) suppressionInput(w http.ResponseWriter, r *http.Request) (req suppressionRequest, id store.Identifier, ok bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
 	if err != nil {
 		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the body is over 16 KiB")
-		return req, "", nil, false
+		return req, id, false
 	}
 	dec := json.NewDecoder(strings.NewReader(string(body)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_json", `send {"identifier":"type:value","reason":"…"}`)
-		return req, "", nil, false
+		return req, id, false
 	}
 	typ, value, found := strings.Cut(req.Identifier, ":")
-	if !found || !suppressTypes[typ] || value == "" {
+	if !found || !privacy.Suppressible(typ) || value == "" {
 		writeError(w, http.StatusBadRequest, "invalid_identifier", `identifier: "type:value" with type user_id, anonymous_id or email`)
-		return req, "", nil, false
+		return req, id, false
 	}
+	id = store.Identifier{Type: typ, Value: value}
 	if wsc, exists := s.reg.Workspace(r.PathValue("workspace")); exists && wsc.Identity != nil {
-		id, valid := wsc.Identity.Normalize(store.Identifier{Type: typ, Value: value})
+		n, valid := wsc.Identity.Normalize(id)
 		if !valid {
 			writeError(w, http.StatusBadRequest, "invalid_identifier", "the value is not a valid "+typ+" under the workspace's identity rules")
-			return req, "", nil, false
+			return req, id, false
 		}
-		value = id.Value
+		id = n
 	}
-	return req, typ, []byte(s.suppress.digest(typ, value)), true
+	return req, id, true
 }
 
 type suppressionView struct {
@@ -244,7 +245,7 @@ type suppressionView struct {
 }
 
 func (s *Server) handleSuppress(w http.ResponseWriter, r *http.Request) {
-	req, typ, digest, ok := s.suppressionInput(w, r)
+	req, id, ok := s.suppressionInput(w, r)
 	if !ok {
 		return
 	}
@@ -254,30 +255,33 @@ func (s *Server) handleSuppress(w http.ResponseWriter, r *http.Request) {
 	}
 	reason := req.Reason
 	if reason == "" {
-		reason = "regulation SUPPRESS_ONLY"
+		reason = "regulation " + privacy.RegulationSuppressOnly
 	}
 	ws := r.PathValue("workspace")
-	if err := s.st.Suppress(r.Context(), []store.Suppression{{Workspace: ws, Digest: digest, Reason: reason, At: s.now().UTC()}}); err != nil {
+	actor, _ := principal(r)
+	digest, err := s.requests.Suppress(r.Context(), ws, id, reason, actor)
+	if err != nil {
 		s.storeError(w, "store the suppression", err)
 		return
 	}
 	s.applySuppressions(r.Context(), ws)
-	writeJSON(w, http.StatusCreated, suppressionView{Digest: hex.EncodeToString(digest), Type: typ})
+	writeJSON(w, http.StatusCreated, suppressionView{Digest: hex.EncodeToString(digest), Type: id.Type})
 }
 
 func (s *Server) handleUnsuppress(w http.ResponseWriter, r *http.Request) {
-	_, typ, digest, ok := s.suppressionInput(w, r)
+	_, id, ok := s.suppressionInput(w, r)
 	if !ok {
 		return
 	}
 	ws := r.PathValue("workspace")
-	n, err := s.st.Unsuppress(r.Context(), ws, [][]byte{digest})
+	actor, _ := principal(r)
+	n, err := s.requests.Unsuppress(r.Context(), ws, id, actor)
 	if err != nil {
 		s.storeError(w, "remove the suppression", err)
 		return
 	}
 	s.applySuppressions(r.Context(), ws)
-	writeJSON(w, http.StatusOK, suppressionView{Digest: hex.EncodeToString(digest), Type: typ, Removed: &n})
+	writeJSON(w, http.StatusOK, suppressionView{Digest: hex.EncodeToString(privacy.Digest(s.reg.Hash, id)), Type: id.Type, Removed: &n})
 }
 
 // applySuppressions reloads ws's set so that this node applies a change

@@ -1,15 +1,19 @@
 package httpapi_test
 
 import (
+	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/kithcdp/kith/privacy"
 	"github.com/kithcdp/kith/store"
 )
 
 // The suppression list over HTTP: a privacy token suppresses an email and
-// a user id; events carrying them are answered 200 and stored nowhere,
-// others are stored; after an unsuppress they are stored again.
+// a user id, each change recorded in the log as a control event; events
+// carrying them are answered 200 and stored nowhere, others are stored;
+// after an unsuppress they are stored again.
 
 const (
 	supPath  = "/v1/workspaces/acme/privacy/suppressions"
@@ -47,11 +51,34 @@ func TestSuppressionList(t *testing.T) {
 	// Before any suppression.
 	send("/v1/track", `{"userId":"u-42","event":"Before","messageId":"s-0"}`)
 
+	var digests []string
 	for _, id := range []string{"email: Ada@Example.com ", "user_id:u-42"} {
 		code, m := b.call(t, "POST", supPath, prDPO, `{"identifier":"`+id+`","reason":"regulation SUPPRESS_ONLY"}`)
 		if code != 201 || len(m["digest"].(string)) != 64 || m["type"] != strings.Split(id, ":")[0] {
 			t.Fatalf("suppress %s: %d %v", id, code, m)
 		}
+		digests = append(digests, m["digest"].(string))
+	}
+	// Each change is in the log as a control event naming the digest only.
+	controls := func() []privacy.Command {
+		t.Helper()
+		evs, err := b.st.Read(b.ctx, store.LogQuery{Workspace: "acme", Type: store.TypePrivacy})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []privacy.Command
+		for _, e := range evs {
+			var c privacy.Command
+			if err := json.Unmarshal(e.Raw, &c); err != nil || strings.Contains(string(e.Raw), "u-42") || strings.Contains(string(e.Raw), "ada@") {
+				t.Fatalf("control event %s (%v)", e.Raw, err)
+			}
+			out = append(out, c)
+		}
+		return out
+	}
+	if cs := controls(); len(cs) != 2 || cs[0].Action != privacy.ActionSuppress || !slices.Equal(cs[0].Digests, digests[:1]) ||
+		!slices.Equal(cs[1].Digests, digests[1:]) || cs[1].Actor != "token:dpo" || cs[1].Via != "api" {
+		t.Fatalf("control events %+v", cs)
 	}
 	send("/v1/identify", `{"anonymousId":"a-9","traits":{"email":"ada@example.com"},"messageId":"s-1"}`)
 	send("/v1/track", `{"userId":"u-42","event":"Order Completed","messageId":"s-2"}`)
@@ -97,6 +124,10 @@ func TestSuppressionList(t *testing.T) {
 	code, m = b.call(t, "DELETE", supPath, prDPO, `{"identifier":"user_id:u-42"}`)
 	if code != 200 || m["removed"] != float64(0) {
 		t.Fatalf("unsuppress again: %d %v", code, m)
+	}
+	if cs := controls(); len(cs) != 4 || cs[2].Action != privacy.ActionUnsuppress || cs[2].Actor != "token:ops" ||
+		!slices.Equal(cs[2].Digests, digests[1:]) {
+		t.Fatalf("control events after unsuppress %+v", cs)
 	}
 	send("/v1/track", `{"userId":"u-42","event":"After","messageId":"s-6"}`)
 	send("/v1/identify", `{"userId":"u-43","traits":{"email":"ADA@example.com"},"messageId":"s-7"}`)

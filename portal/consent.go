@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/kithcdp/kith/privacy"
-	"github.com/kithcdp/kith/store"
 )
 
 // setConsent grants or withdraws consent to one purpose: one form, one
@@ -59,28 +58,12 @@ type receiptView struct {
 // rebuilt from the log, not stored: the same event always gives the same
 // signed receipt. Only the person the event is about may read it.
 func (p *Portal) receipt(w http.ResponseWriter, r *http.Request, v *visit) {
-	pos, err := strconv.ParseInt(r.PathValue("position"), 10, 64)
-	if err != nil || pos < 1 {
-		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "A receipt is named by a positive number.")
+	ev, cmd, ok := p.ownCommand(w, r, v, privacy.ActionConsent, "consent receipt")
+	if !ok {
 		return
 	}
 	format := r.URL.Query().Get("format")
-	if format != "" && format != "jwt" && format != "json" {
-		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "The receipt's format is jwt (signed) or json.")
-		return
-	}
-	evs, err := p.o.Store.Read(r.Context(), store.LogQuery{Workspace: v.ws, Positions: []int64{pos}, Limit: 1})
-	if err != nil {
-		p.storeFailed(w, v, "read the receipt", err)
-		return
-	}
-	var cmd privacy.Command
-	if len(evs) != 1 || evs[0].Type != store.TypePrivacy || json.Unmarshal(evs[0].Raw, &cmd) != nil ||
-		cmd.Action != privacy.ActionConsent || cmd.Identifier != p.emailIdentifier(v.ws, v.s.Email) {
-		p.render(w, v, http.StatusNotFound, "error", "Not found", nil, "", "There is no consent receipt of yours with this number.")
-		return
-	}
-	rc := p.receiptFor(v.ws, evs[0], cmd, p.policyURL(r, v.ws))
+	rc := p.receiptFor(v.ws, ev, cmd, p.policyURL(r, v.ws))
 	jws := p.signReceipt(rc)
 	switch format {
 	case "jwt":
@@ -96,7 +79,7 @@ func (p *Portal) receipt(w http.ResponseWriter, r *http.Request, v *visit) {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rc)
 	default:
-		p.render(w, v, http.StatusOK, "receipt", "Your consent receipt", receiptView{Receipt: rc, JWS: jws, Position: pos},
+		p.render(w, v, http.StatusOK, "receipt", "Your consent receipt", receiptView{Receipt: rc, JWS: jws, Position: ev.Position},
 			"Your choice is recorded. It applies within seconds, everywhere we send your data.", "")
 	}
 }

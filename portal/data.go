@@ -213,7 +213,8 @@ func (p *Portal) deleteData(w http.ResponseWriter, r *http.Request, v *visit) {
 		p.storeFailed(w, v, "find your data", err)
 		return
 	}
-	req, err := p.requests.Submit(r.Context(), v.ws, RequestErasure, p.emailIdentifier(v.ws, v.s.Email))
+	req, err := p.o.Requests.Submit(r.Context(), privacy.Submission{Workspace: v.ws, Type: privacy.RequestErasure,
+		Identifiers: []store.Identifier{p.emailIdentifier(v.ws, v.s.Email)}, Via: privacy.ViaPortal, Actor: actorPortal})
 	if err != nil {
 		p.storeFailed(w, v, "submit your request", err)
 		return
@@ -230,7 +231,7 @@ func (p *Portal) requestKey(ws, id string) string {
 
 // requestView is the status page's data.
 type requestView struct {
-	Request Request
+	Request store.PrivacyRequest
 	Steps   []requestStep
 	Link    string
 }
@@ -242,14 +243,14 @@ type requestStep struct {
 }
 
 // requestStatus shows a request's progress: received → in progress →
-// completed, with the deadline.
+// completed (or failed), with the deadline.
 func (p *Portal) requestStatus(w http.ResponseWriter, r *http.Request, v *visit) {
 	id := r.PathValue("id")
 	if len(id) > 100 || r.URL.Query().Get("k") != p.requestKey(v.ws, id) {
 		p.render(w, v, http.StatusNotFound, "error", "Not found", nil, "", "There is no request at this address. Check the link.")
 		return
 	}
-	req, err := p.requests.Get(r.Context(), v.ws, id)
+	req, err := p.o.Requests.Get(r.Context(), v.ws, id)
 	if errors.Is(err, store.ErrNotFound) {
 		p.render(w, v, http.StatusNotFound, "error", "Not found", nil, "", "There is no request at this address. Check the link.")
 		return
@@ -258,17 +259,22 @@ func (p *Portal) requestStatus(w http.ResponseWriter, r *http.Request, v *visit)
 		p.storeFailed(w, v, "read your request", err)
 		return
 	}
-	order := []string{StatusReceived, StatusInProgress, StatusCompleted}
-	names := map[string]string{StatusReceived: "Received", StatusInProgress: "In progress", StatusCompleted: "Completed"}
-	cur := 0
-	for i, s := range order {
-		if s == req.Status {
-			cur = i
-		}
+	last := "Completed"
+	if req.Status == store.RequestFailed {
+		last = "Failed"
+	}
+	order := []string{store.RequestReceived, store.RequestInProgress, store.RequestCompleted}
+	names := []string{"Received", "In progress", last}
+	cur := 2
+	switch req.Status {
+	case store.RequestReceived:
+		cur = 0
+	case store.RequestInProgress:
+		cur = 1
 	}
 	var steps []requestStep
-	for i, s := range order {
-		steps = append(steps, requestStep{Name: names[s], Done: i < cur || (i == cur && s == StatusCompleted), Current: i == cur})
+	for i := range order {
+		steps = append(steps, requestStep{Name: names[i], Done: i < cur || (i == cur && i == 2), Current: i == cur})
 	}
 	p.render(w, v, http.StatusOK, "request", "Your request", requestView{Request: req, Steps: steps, Link: r.URL.RequestURI()}, "", "")
 }

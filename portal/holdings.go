@@ -71,7 +71,10 @@ func (p *Portal) readHoldings(ctx context.Context, v *visit, before int64) (*hol
 	if err := p.readEvents(ctx, v.ws, store.ProfileID(rep.Profile.KithID), before, h); err != nil {
 		return nil, err
 	}
-	stmt := consentOf(rep)
+	stmt, err := p.consentOf(ctx, v.ws, rep)
+	if err != nil {
+		return nil, err
+	}
 	h.GPC, h.Terms = stmt.GPC, stmt.Terms
 	states, _ := purposeCatalogue(v.ws).State(purposeCatalogue(v.ws).Resolve(stmt))
 	for _, st := range states {
@@ -123,20 +126,21 @@ func (p *Portal) readEvents(ctx context.Context, ws string, id store.ProfileID, 
 	return nil
 }
 
-// consentOf reads the profile's consent from its consent value (the
-// computed value privacy.ConsentValue), or from the export's consent
-// section when it has none.
-func consentOf(rep *privacy.Report) consent.Statement {
-	for _, c := range rep.ComputedTraits {
+// consentOf reads the profile's consent value (the computed value
+// privacy.ConsentValue: categoryPreferences, GPC, terms, restrictions),
+// which the export shows only in part.
+func (p *Portal) consentOf(ctx context.Context, ws string, rep *privacy.Report) (consent.Statement, error) {
+	vals, err := p.o.Store.ComputedValues(ctx, ws, store.ProfileID(rep.Profile.KithID))
+	if err != nil {
+		return consent.Statement{}, fmt.Errorf("read the consent value: %w", err)
+	}
+	for _, c := range vals {
 		if c.Name == privacy.ConsentValue {
 			st, _ := consent.ValueStatement(c.Value) // a value of another shape states no consent
-			return st
+			return st, nil
 		}
 	}
-	if rep.Consent != nil {
-		return consent.Statement{Categories: consent.Bools(rep.Consent.CategoryPreferences)}
-	}
-	return consent.Statement{}
+	return consent.Statement{}, nil
 }
 
 // purposeCatalogue is the catalogue of consent purposes the portal offers

@@ -34,13 +34,6 @@ import (
 	"github.com/kithcdp/kith/tenant"
 )
 
-// Store is what the portal reads: the access export's reads and the
-// lookup of a profile by identifier. Any backend's store.Store serves.
-type Store interface {
-	privacy.Reader
-	Lookup(ctx context.Context, workspace string, id store.Identifier) (store.ProfileID, error)
-}
-
 // AppendFunc appends a batch of events to the log durably and returns
 // their positions.
 type AppendFunc func(ctx context.Context, b *store.Batch) ([]store.Appended, error)
@@ -61,7 +54,7 @@ func CommitterAppend(gc *store.GroupCommitter, reg *tenant.Registry) AppendFunc 
 
 // Options configure a Portal.
 type Options struct {
-	Store    Store
+	Store    store.Store
 	Registry *tenant.Registry // workspaces, identity rules and the server secret
 	Append   AppendFunc
 	// Workspaces are the slugs of the workspaces whose portal is served;
@@ -70,8 +63,9 @@ type Options struct {
 	// Mailer sends the one-time codes; nil is development mode: each code
 	// is written to the log (at INFO, "portal sign-in code").
 	Mailer Mailer
-	// Requests tracks erasure requests; nil appends the erasure command
-	// directly and tracks it in memory on this node.
+	// Requests carries out the erasure requests made in the portal (the
+	// server's *privacy.Requests, which sends deletions to destinations);
+	// nil builds one that marks destination deletions unsupported.
 	Requests Requests
 	// SecureCookies marks the session cookie Secure (serve over TLS).
 	SecureCookies bool
@@ -87,12 +81,11 @@ type Options struct {
 
 // Portal serves the customer portal.
 type Portal struct {
-	o        Options
-	keys     *keys
-	pages    map[string]*template.Template
-	codes    codeBook
-	ended    endedSessions
-	requests Requests
+	o     Options
+	keys  *keys
+	pages map[string]*template.Template
+	codes codeBook
+	ended endedSessions
 	// Rate limits of sending codes (per email, per client address) and
 	// of entering them (per client address).
 	sendPerEmail, sendPerIP, tryPerIP *limiter
@@ -121,13 +114,20 @@ func New(o Options) (*Portal, error) {
 		return nil, err
 	}
 	p := &Portal{
-		o: o, keys: k, requests: o.Requests, mux: http.NewServeMux(),
+		o: o, keys: k, mux: http.NewServeMux(),
 		sendPerEmail: newLimiter(2*time.Minute, 5), // 5 codes at once, then one every 2 minutes
 		sendPerIP:    newLimiter(30*time.Second, 20),
 		tryPerIP:     newLimiter(6*time.Second, 30),
 	}
-	if p.requests == nil {
-		p.requests = &appendErasures{append: o.Append, lookup: o.Store.Lookup, now: o.Now}
+	if p.o.Requests == nil {
+		p.o.Requests = privacy.NewRequests(privacy.RequestOptions{Store: o.Store, Hash: o.Registry.Hash, Now: o.Now, Logger: o.Logger,
+			Rules: func(ws string) (*identity.Compiled, error) {
+				w, ok := o.Registry.Workspace(ws)
+				if !ok {
+					return nil, fmt.Errorf("no workspace %q", ws)
+				}
+				return w.Identity, nil
+			}})
 	}
 	if p.pages, err = parsePages(); err != nil {
 		return nil, err
@@ -180,6 +180,9 @@ func (p *Portal) routes() {
 	p.handle("POST /portal/{ws}/signout", true, p.signOut)
 	p.handle("POST /portal/{ws}/consent", true, p.setConsent)
 	p.handle("GET /portal/{ws}/receipts/{position}", true, p.receipt)
+	p.handle("GET /portal/{ws}/terms", true, p.termsPage)
+	p.handle("POST /portal/{ws}/terms", true, p.setTerms)
+	p.handle("GET /portal/{ws}/terms/{position}", true, p.agreement)
 	p.handle("GET /portal/{ws}/correct", true, p.correctPage)
 	p.handle("POST /portal/{ws}/correct", true, p.correct)
 	p.handle("POST /portal/{ws}/step-up", true, p.stepUp)
@@ -370,7 +373,7 @@ func (p *Portal) write(w http.ResponseWriter, status int, name string, vw view) 
 }
 
 // pageNames are the templates in templates/, each rendered inside layout.html.
-var pageNames = []string{"signin", "code", "home", "receipt", "correct", "stepup", "download", "delete", "request", "error"}
+var pageNames = []string{"signin", "code", "home", "receipt", "terms", "agreement", "correct", "stepup", "download", "delete", "request", "error"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{

@@ -206,12 +206,16 @@ func (b *bundle) fold(t testing.TB) {
 	}
 }
 
-// track sends one Tracking API call with the web source's write key.
-func (b *bundle) track(t testing.TB, call, body string) {
+// track sends one Tracking API call with the web source's write key and
+// the header pairs given.
+func (b *bundle) track(t testing.TB, call, body string, header ...string) {
 	t.Helper()
 	req, _ := http.NewRequest("POST", b.srv.URL+"/v1/"+call, strings.NewReader(body))
 	req.SetBasicAuth(webKey, "")
 	req.Header.Set("Content-Type", "application/json")
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -30,6 +30,7 @@ Usage:
   kith serve   [flags]            run the HTTP server (Tracking API, log API, metrics)
   kith import  [flags] FILE       import a JSONL or CSV file into a workspace's log
   kith replay  [flags]            rebuild a workspace's profiles by folding its whole log again
+  kith privacy request|status|list  data-subject requests: erasure, access, ... (kith privacy -h)
   kith bench   [flags]            send realistic Segment traffic to a server and report
   kith token rotate [flags]       give a token or a write key a new secret (the old one works for a grace period)
   kith version                    print the version
@@ -88,6 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReplay(ctx, rest, stdout, stderr)
 	case "token":
 		return runToken(ctx, rest, stdout, stderr)
+	case "privacy":
+		return runPrivacy(ctx, rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, "kith", version)
 		return nil

@@ -1,0 +1,157 @@
+package portal
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+
+	"github.com/kithcdp/kith/consent"
+	"github.com/kithcdp/kith/privacy"
+	"github.com/kithcdp/kith/store"
+)
+
+// TermsFormat names the layout of a signed terms agreement.
+const TermsFormat = "kith.personal-terms/v1"
+
+// Agreement is the record of the personal terms a person set ("My terms",
+// IEEE 7012 in spirit: the person proffers the terms, the company
+// agrees). Both sides hold it: the company in its log (the terms control
+// event), the person as this record signed by the company (a JWS with the
+// key of the receipts).
+type Agreement struct {
+	Format      string           `json:"format"`      // TermsFormat
+	AgreementID string           `json:"agreementID"` // the control event's messageId
+	Person      string           `json:"person"`      // the person's email
+	Company     PIIController    `json:"company"`
+	Terms       []consent.Term   `json:"terms"`    // empty: the person withdrew their terms
+	AgreedAt    int64            `json:"agreedAt"` // unix seconds
+	Effect      string           `json:"effect"`
+	Identifier  store.Identifier `json:"-"`
+	LogPosition int64            `json:"kithLogPosition"`
+}
+
+// termsView is the terms page's data.
+type termsView struct {
+	Found bool
+	Terms []termRow
+}
+
+type termRow struct {
+	consent.Term
+	Chosen bool
+}
+
+// termsPage lists the catalogue of personal terms with the person's choice.
+func (p *Portal) termsPage(w http.ResponseWriter, r *http.Request, v *visit) {
+	h, err := p.readHoldings(r.Context(), v, 0)
+	if err != nil {
+		p.storeFailed(w, v, "read your terms", err)
+		return
+	}
+	p.render(w, v, http.StatusOK, "terms", "Your terms", termsOf(h), "", "")
+}
+
+func termsOf(h *holdings) termsView {
+	tv := termsView{Found: h.Found}
+	for _, t := range consent.Terms {
+		tv.Terms = append(tv.Terms, termRow{Term: t, Chosen: slices.Contains(h.Terms, t.Name)})
+	}
+	return tv
+}
+
+// setTerms records the terms ticked on the form (none withdraws them) as a
+// terms control event and shows the signed agreement.
+func (p *Portal) setTerms(w http.ResponseWriter, r *http.Request, v *visit) {
+	h, err := p.readHoldings(r.Context(), v, 0)
+	if err != nil {
+		p.storeFailed(w, v, "read your terms", err)
+		return
+	}
+	if !h.Found {
+		p.render(w, v, http.StatusNotFound, "terms", "Your terms", termsOf(h), "", "We hold nothing about this email, so there is nothing your terms could apply to.")
+		return
+	}
+	var chosen []string
+	for _, name := range r.PostForm["term"] {
+		if _, ok := consent.LookupTerm(name); !ok {
+			p.render(w, v, http.StatusBadRequest, "terms", "Your terms", termsOf(h), "", "There is no term named "+strconv.Quote(name)+".")
+			return
+		}
+		if !slices.Contains(chosen, name) {
+			chosen = append(chosen, name)
+		}
+	}
+	cmd := privacy.Command{Action: privacy.ActionTerms, Identifier: p.emailIdentifier(v.ws, v.s.Email), Terms: chosen, Actor: actorPortal, Via: actorPortal}
+	ev, err := p.appendCommand(r.Context(), v, cmd)
+	if err != nil {
+		p.storeFailed(w, v, "record your terms", err)
+		return
+	}
+	p.redirect(w, r, v, "terms/"+strconv.FormatInt(ev.Position, 10))
+}
+
+// agreementView is the agreement page's data.
+type agreementView struct {
+	Agreement Agreement
+	JWS       string
+	Position  int64
+}
+
+// agreement shows, or with ?format=jwt downloads, the signed record of the
+// terms control event at a log position.
+func (p *Portal) agreement(w http.ResponseWriter, r *http.Request, v *visit) {
+	ev, cmd, ok := p.ownCommand(w, r, v, privacy.ActionTerms, "terms agreement")
+	if !ok {
+		return
+	}
+	c := p.controller(v.ws)
+	a := Agreement{Format: TermsFormat, AgreementID: ev.MessageID, Person: cmd.Identifier.Value,
+		Company: PIIController{PIIController: c.Name, Contact: c.Contact, Address: c.Address, Email: c.Email, Phone: c.Phone, PIIControllerURL: c.URL},
+		Terms:   []consent.Term{}, AgreedAt: ev.Timestamp.Unix(), LogPosition: ev.Position,
+		Effect: "The company applies these terms to all processing of the person's data: each term denies the purposes it covers, whatever consent says, until the person changes them.",
+	}
+	for _, name := range cmd.Terms {
+		if t, ok := consent.LookupTerm(name); ok {
+			a.Terms = append(a.Terms, t)
+		}
+	}
+	payload, _ := json.Marshal(a) // plain data: cannot fail
+	jws := p.keys.signJWS("JWT", payload)
+	if r.URL.Query().Get("format") == "jwt" {
+		p.saveSession(w, v.ws, v.s)
+		w.Header().Set("Content-Type", "application/jwt")
+		w.Header().Set("Content-Disposition", `attachment; filename="terms-agreement-`+a.AgreementID+`.jwt"`)
+		_, _ = w.Write([]byte(jws))
+		return
+	}
+	p.render(w, v, http.StatusOK, "agreement", "Your terms agreement", agreementView{Agreement: a, JWS: jws, Position: ev.Position},
+		"Your terms are recorded. They apply within seconds, everywhere we send your data.", "")
+}
+
+// ownCommand reads the control event of action at the path's position and
+// checks it is about the signed-in person; it has answered when ok is
+// false.
+func (p *Portal) ownCommand(w http.ResponseWriter, r *http.Request, v *visit, action, what string) (store.Event, privacy.Command, bool) {
+	pos, err := strconv.ParseInt(r.PathValue("position"), 10, 64)
+	if err != nil || pos < 1 {
+		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "A "+what+" is named by a positive number.")
+		return store.Event{}, privacy.Command{}, false
+	}
+	if f := r.URL.Query().Get("format"); f != "" && f != "jwt" && f != "json" {
+		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "The format is jwt (signed) or json.")
+		return store.Event{}, privacy.Command{}, false
+	}
+	evs, err := p.o.Store.Read(r.Context(), store.LogQuery{Workspace: v.ws, Positions: []int64{pos}, Limit: 1})
+	if err != nil {
+		p.storeFailed(w, v, "read the "+what, err)
+		return store.Event{}, privacy.Command{}, false
+	}
+	var cmd privacy.Command
+	if len(evs) != 1 || evs[0].Type != store.TypePrivacy || json.Unmarshal(evs[0].Raw, &cmd) != nil ||
+		cmd.Action != action || cmd.Identifier != p.emailIdentifier(v.ws, v.s.Email) {
+		p.render(w, v, http.StatusNotFound, "error", "Not found", nil, "", "There is no "+what+" of yours with this number.")
+		return store.Event{}, privacy.Command{}, false
+	}
+	return evs[0], cmd, true
+}
