@@ -104,7 +104,7 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if !*quiet && isTerminal(stderr) {
 		o.Progress = bar.show
 	}
-	sum, err := importer.Run(ctx, st, o, in)
+	sum, err := importer.Run(ctx, sealingStore{Store: st, reg: reg, ws: o.Workspace}, o, in) // sensitive.go
 	bar.clear()
 	if cerr := rejects.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("write the rejects file: %w", cerr)
