@@ -383,7 +383,6 @@ func (w *worker) outboxItems(ctx context.Context, page []store.OutboxEntry, sinc
 // item makes a delivery: its key, the mapped payload and the synced
 // identifiers.
 func (w *worker) item(ctx context.Context, kind string, position int64, p store.ProfileID, audience string, payload []byte, at time.Time) (item, error) {
-	payload = secret.OpenJSON(w.ws, payload) // sensitive traits, sealed at rest, are delivered in the clear
 	mapped, err := mapPayload(w.def.Mapping, payload)
 	if err != nil {
 		mapped = payload // not an object: sent as it is
@@ -535,6 +534,7 @@ func (w *worker) send(ctx context.Context, batch []item, out *outcome, attempt i
 		ds := make([]destination.Delivery, len(batch))
 		for i := range batch {
 			ds[i] = batch[i].d
+			ds[i].Payload = secret.OpenJSON(w.ws, ds[i].Payload) // sensitive traits: sealed at rest (dead letters too), sent in the clear
 		}
 		start := time.Now()
 		w.sendMu.Lock()
