@@ -81,11 +81,12 @@ type Options struct {
 
 // Portal serves the customer portal.
 type Portal struct {
-	o     Options
-	keys  *keys
-	pages map[string]*template.Template
-	codes codeBook
-	ended endedSessions
+	o         Options
+	keys      *keys
+	pages     map[string]*template.Template
+	codes     codeBook
+	ended     endedSessions
+	published publishing // intents.go
 	// Rate limits of sending codes (per email, per client address) and
 	// of entering them (per client address).
 	sendPerEmail, sendPerIP, tryPerIP *limiter
@@ -136,11 +137,13 @@ func New(o Options) (*Portal, error) {
 	return p, nil
 }
 
-// Mount serves the portal's paths (/portal/…) with portal and every other
-// path with api.
+// Mount serves the portal's paths (/portal/…) and its intent API
+// (/v1/workspaces/{workspace}/intents/…) with portal, and every other path
+// with api.
 func Mount(api http.Handler, portal *Portal) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/portal/", portal.Handler())
+	mux.Handle("/v1/workspaces/{workspace}/intents/", portal.IntentAPI())
 	mux.Handle("/", api)
 	return mux
 }
@@ -183,6 +186,9 @@ func (p *Portal) routes() {
 	p.handle("GET /portal/{ws}/terms", true, p.termsPage)
 	p.handle("POST /portal/{ws}/terms", true, p.setTerms)
 	p.handle("GET /portal/{ws}/terms/{position}", true, p.agreement)
+	p.handle("GET /portal/{ws}/intents", true, p.intentsPage)
+	p.handle("POST /portal/{ws}/intents", true, p.publishIntent)
+	p.handle("POST /portal/{ws}/intents/accept", true, p.acceptResponse)
 	p.handle("GET /portal/{ws}/correct", true, p.correctPage)
 	p.handle("POST /portal/{ws}/correct", true, p.correct)
 	p.handle("POST /portal/{ws}/step-up", true, p.stepUp)
@@ -373,7 +379,7 @@ func (p *Portal) write(w http.ResponseWriter, status int, name string, vw view) 
 }
 
 // pageNames are the templates in templates/, each rendered inside layout.html.
-var pageNames = []string{"signin", "code", "home", "receipt", "terms", "agreement", "correct", "stepup", "download", "delete", "request", "error"}
+var pageNames = []string{"signin", "code", "home", "receipt", "terms", "agreement", "intents", "correct", "stepup", "download", "delete", "request", "error"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
