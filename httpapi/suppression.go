@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -210,15 +209,7 @@ type suppressionRequest struct {
 // it has answered the request when ok is false. The value is never
 // logged or echoed.
 func (s *Server) suppressionInput(w http.ResponseWriter, r *http.Request) (req suppressionRequest, id store.Identifier, ok bool) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, 16<<10))
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, "body_too_large", "the body is over 16 KiB")
-		return req, id, false
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		writeError(w, http.StatusBadRequest, "invalid_json", `send {"identifier":"type:value","reason":"…"}`)
+	if !decodeBody(w, r, &req, `{"identifier":"type:value","reason":"…"}`) {
 		return req, id, false
 	}
 	typ, value, found := strings.Cut(req.Identifier, ":")
