@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -29,7 +30,8 @@ const browserDir = "testdata/browser"
 
 // TestPortalInChromium drives Debian's headless Chromium (JavaScript off)
 // through the portal of a real Kith server with playwright-core: sign in
-// with the code from the server log, withdraw a consent, download the
+// with the code from the server log, withdraw a consent, set personal
+// terms, publish an intent and accept the company's answer, download the
 // export, delete the account. Each page is checked for accessibility
 // basics and saved as a screenshot in $KITH_SCREENSHOTS (default: a
 // temporary directory).
@@ -172,6 +174,53 @@ func controlServer(t *testing.T, b *bundle, codes *codeList, ada store.ProfileID
 			return err
 		},
 		"downloaded": func() error { return nil },
+		// The intent is folded: the company answers it through the API.
+		"intent-answered": func() error {
+			var id string
+			if _, err := waitUntil(func() (bool, error) {
+				evs, err := b.st.Read(context.Background(), store.LogQuery{Workspace: "acme", Name: "Intent Published"})
+				if err != nil || len(evs) == 0 {
+					return false, err
+				}
+				id = evs[0].AnonymousID
+				_, err = b.st.Lookup(context.Background(), "acme", store.Identifier{Type: "anonymous_id", Value: id})
+				return err == nil, nil
+			}); err != nil {
+				return fmt.Errorf("the intent was not folded: %w", err)
+			}
+			req, _ := http.NewRequest("POST", b.srv.URL+"/v1/workspaces/acme/intents/"+id+"/responses",
+				strings.NewReader(`{"from":"Velo Shop","message":"The Allez 56 at 750 EUR, delivered this week"}`))
+			req.Header.Set("Authorization", "Bearer "+adminToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return err
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusCreated {
+				return fmt.Errorf("the intent API answered %d", resp.StatusCode)
+			}
+			_, err = waitUntil(func() (bool, error) {
+				evs, err := b.st.Read(context.Background(), store.LogQuery{Workspace: "acme", Name: "Intent Response"})
+				if err != nil || len(evs) == 0 {
+					return false, err
+				}
+				cursors, err := b.st.Cursors(context.Background())
+				return cursors["acme"] >= evs[0].Position, err
+			})
+			return err
+		},
+		// Accepting linked the intent's pseudonym to Ada's profile.
+		"intent-accepted": func() error {
+			evs, err := b.st.Read(context.Background(), store.LogQuery{Workspace: "acme", Name: "Intent Published"})
+			if err != nil || len(evs) != 1 {
+				return fmt.Errorf("intents: %v %v", evs, err)
+			}
+			_, err = waitUntil(func() (bool, error) {
+				p, err := b.st.Lookup(context.Background(), "acme", store.Identifier{Type: "anonymous_id", Value: evs[0].AnonymousID})
+				return err == nil && p == ada, nil
+			})
+			return err
+		},
 		// The erasure folded: no profile holds Ada's email.
 		"deleted": func() error {
 			_, err := waitUntil(func() (bool, error) {

@@ -1,6 +1,7 @@
 // Drives headless Chromium through the customer portal for
 // portal/browser_test.go: sign in with the code from the server log,
-// withdraw a consent, download the export, delete the account. Each step
+// withdraw a consent, set personal terms, publish an intent and accept an
+// answer, download the export, delete the account. Each step
 // is checked for accessibility basics and saved as a screenshot.
 //
 // Environment (set by the Go test):
@@ -77,7 +78,34 @@ try {
   await page.getByRole('button', { name: 'Grant consent to advertising' }).waitFor();
   await step('consent-withdrawn');
 
-  // 3. Download the export, after a step-up code.
+  // 3. My terms: the person's own terms, agreed and signed.
+  await page.getByRole('link', { name: 'My terms' }).click();
+  await page.getByLabel(/no-third-party-sharing/).check();
+  await step('my-terms');
+  await page.getByRole('button', { name: 'Save my terms' }).click();
+  await page.waitForURL(/\/terms\/\d+$/);
+  await expectText('held by both sides');
+  await step('terms-agreement');
+
+  // 4. Intentcasting: publish under a pseudonym, get an answer, accept it.
+  await page.getByRole('link', { name: 'Looking for' }).click();
+  await page.getByLabel('I am looking for').fill('a road bike, size 56');
+  await page.getByLabel('Budget (optional)').fill('800 EUR');
+  await page.getByLabel('Contact me by').selectOption('email');
+  await page.getByRole('button', { name: 'Publish my intent' }).click();
+  await page.waitForURL(/\/intents\?done=published$/);
+  await step('intent-published');
+  await check('intent-answered');
+  await page.reload();
+  await expectText('Velo Shop');
+  await step('intent-answer');
+  await page.getByRole('button', { name: /Accept the answer of Velo Shop/ }).click();
+  await page.waitForURL(/\/intents\?done=accepted$/);
+  await expectText('accepted');
+  await step('intent-accepted');
+  await check('intent-accepted');
+
+  // 5. Download the export, after a step-up code.
   await page.getByRole('link', { name: 'Download', exact: true }).click();
   await expectText('confirm it is you');
   await step('download-step-up');
@@ -94,7 +122,7 @@ try {
   await download.saveAs(path.join(downloads, 'export.json'));
   await check('downloaded');
 
-  // 4. Delete the account, after another step-up code.
+  // 6. Delete the account, after another step-up code.
   await page.goto(portal + 'delete');
   await page.getByRole('button', { name: 'Send me a code' }).click();
   await page.waitForURL(/\/code$/);
@@ -116,7 +144,7 @@ try {
   await page.goto(portal);
   await expectText('Send me a code');
 
-  // 5. On a phone: the status page fits the screen.
+  // 7. On a phone: the status page fits the screen.
   await page.setViewportSize({ width: 375, height: 740 });
   await page.goto(status);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
