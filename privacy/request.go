@@ -265,7 +265,9 @@ func (q *Requests) Submit(ctx context.Context, s Submission) (store.PrivacyReque
 		return r, fmt.Errorf("submit: %w", err)
 	}
 	if err := q.carryOut(ctx, &r, reg, s, &j); err != nil {
-		q.fail(ctx, r, "the request could not be carried out; submit it again")
+		if _, ferr := q.fail(ctx, r, "the request could not be carried out; submit it again"); ferr != nil {
+			q.o.Logger.Error("privacy request: record the failure", "request", r.ID, "err", ferr)
+		}
 		return r, fmt.Errorf("submit %s: %w", r.ID, err)
 	}
 	q.audit(ctx, r, "privacy.request.received")
@@ -380,8 +382,9 @@ func checkArguments(s *Submission) error {
 	if len(s.Reason) > 200 {
 		return invalid("invalid_reason", "reason: at most 200 bytes, and no personal data")
 	}
-	if s.Type != RequestConsent && len(s.Consent) > 0 || s.Type != RequestRectification && len(s.Traits) > 0 ||
-		s.Scope != "" && !slices.Contains([]string{RequestRestriction, RequestUnrestriction, RequestObjection, RequestUnobjection}, s.Type) {
+	scoped := typeActions[s.Type] == ActionRestrict || typeActions[s.Type] == ActionUnrestrict ||
+		typeActions[s.Type] == ActionObject || typeActions[s.Type] == ActionUnobject
+	if s.Type != RequestConsent && len(s.Consent) > 0 || s.Type != RequestRectification && len(s.Traits) > 0 || s.Scope != "" && !scoped {
 		return invalid("invalid_arguments", "traits, scope and consent belong to rectification, restriction/objection and consent requests")
 	}
 	return nil
@@ -611,9 +614,14 @@ const leaseFor = time.Minute
 // finishes the request — for an erasure, it erases what the processor
 // could not reach (quarantined events and dead letters holding the
 // identifiers, a control event no profile answered) — and clears its job.
-// An access request is completed by Accessed, not here. When another node
+// An access request is completed by Accessed, not here. A request still
+// received after leaseFor was left by a Submit that stopped half-way (its
+// node died): it is failed, and its job cleared. When another node
 // changed the request first, Advance returns it as that node left it.
 func (q *Requests) Advance(ctx context.Context, r store.PrivacyRequest) (store.PrivacyRequest, error) {
+	if r.Status == store.RequestReceived && q.o.Now().Sub(r.ReceivedAt) > leaseFor {
+		return q.fail(ctx, r, "interrupted before it was carried out; submit it again")
+	}
 	if r.Status != store.RequestInProgress || r.Type == RequestAccess {
 		return r, nil
 	}
@@ -770,13 +778,14 @@ func (q *Requests) Accessed(ctx context.Context, r store.PrivacyRequest) (store.
 
 // fail marks r failed, after an error carrying it out; its job is
 // cleared.
-func (q *Requests) fail(ctx context.Context, r store.PrivacyRequest, why string) {
+func (q *Requests) fail(ctx context.Context, r store.PrivacyRequest, why string) (store.PrivacyRequest, error) {
 	r.Status, r.CompletedAt, r.Job, r.Error = store.RequestFailed, q.o.Now(), nil, why
-	if nr, err := q.o.Store.UpdatePrivacyRequest(context.WithoutCancel(ctx), r); err != nil {
-		q.o.Logger.Error("privacy request: record the failure", "request", r.ID, "err", err)
-	} else {
-		q.audit(ctx, nr, "privacy.request.failed")
+	nr, err := q.o.Store.UpdatePrivacyRequest(context.WithoutCancel(ctx), r)
+	if err != nil {
+		return q.current(ctx, r, err)
 	}
+	q.audit(ctx, nr, "privacy.request.failed")
+	return nr, nil
 }
 
 // audit records a step of r in the workspace's audit log: digests, never
@@ -794,35 +803,41 @@ func (q *Requests) audit(ctx context.Context, r store.PrivacyRequest, action str
 	}
 }
 
-// Run advances the requests in progress of every workspace every Poll
-// until ctx ends.
+// Run advances the requests received or in progress of every workspace
+// every Poll until ctx ends.
 func (q *Requests) Run(ctx context.Context) {
 	t := time.NewTicker(q.o.Poll)
 	defer t.Stop()
 	for {
-		var after int64
-		for {
-			rs, err := q.o.Store.PrivacyRequests(ctx, store.RequestQuery{Status: store.RequestInProgress, After: after, Limit: 100})
-			if err != nil {
-				if ctx.Err() == nil {
-					q.o.Logger.Error("privacy requests: list those in progress", "err", err)
-				}
-				break
-			}
-			for _, r := range rs {
-				if _, err := q.Advance(ctx, r); err != nil && ctx.Err() == nil {
-					q.o.Logger.Error("privacy request: advance", "request", r.ID, "workspace", r.Workspace, "err", err)
-				}
-				after = r.Seq
-			}
-			if len(rs) < 100 {
-				break
-			}
-		}
+		q.advanceAll(ctx, store.RequestInProgress)
+		q.advanceAll(ctx, store.RequestReceived)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// advanceAll advances every request of a status, a page at a time.
+func (q *Requests) advanceAll(ctx context.Context, status string) {
+	var after int64
+	for {
+		rs, err := q.o.Store.PrivacyRequests(ctx, store.RequestQuery{Status: status, After: after, Limit: 100})
+		if err != nil {
+			if ctx.Err() == nil {
+				q.o.Logger.Error("privacy requests: list them", "status", status, "err", err)
+			}
+			return
+		}
+		for _, r := range rs {
+			if _, err := q.Advance(ctx, r); err != nil && ctx.Err() == nil {
+				q.o.Logger.Error("privacy request: advance", "request", r.ID, "workspace", r.Workspace, "err", err)
+			}
+			after = r.Seq
+		}
+		if len(rs) < 100 {
+			return
 		}
 	}
 }

@@ -439,3 +439,31 @@ func TestRequestsRun(t *testing.T) {
 		t.Fatalf("Run did not complete the request: %+v %v", got, err)
 	}
 }
+
+// A request left received by a Submit that stopped half-way (its node
+// died) is failed by the next Advance after a minute, and its job cleared;
+// a recent one is left to its Submit.
+func TestRequestInterrupted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := backends(t)["sqlite"](t)
+	q := newRequests(t, st, nil)
+	for _, c := range []struct {
+		age    time.Duration
+		status string
+	}{{2 * time.Minute, store.RequestFailed}, {time.Second, store.RequestReceived}} {
+		r, err := st.CreatePrivacyRequest(ctx, store.PrivacyRequest{ID: fmt.Sprint("dsr_interrupted_", c.age), Workspace: seedWS,
+			Type: privacy.RequestErasure, Status: store.RequestReceived, ReceivedAt: time.Now().Add(-c.age),
+			Job: json.RawMessage(`{"identifiers":[{"type":"email","value":"ada@example.com"}]}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := q.Advance(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != c.status || (got.Job == nil) != (c.status == store.RequestFailed) {
+			t.Fatalf("received %s ago: %+v", c.age, got)
+		}
+	}
+}
