@@ -61,6 +61,7 @@ type Options struct {
 	Poll                time.Duration // how often an idle destination looks for work (default 200ms)
 	DefinitionsPoll     time.Duration // how often destinations are re-read (default 2s)
 	Page                int           // items read per step (default 500)
+	DeleteTimeout       time.Duration // bounds a deletion (Delete; default DefaultDeleteTimeout)
 	Logger              *slog.Logger
 	Metrics             prometheus.Registerer
 	Now                 func() time.Time
@@ -89,6 +90,9 @@ func New(o Options) *Engine {
 	}
 	if o.Page <= 0 {
 		o.Page = 500
+	}
+	if o.DeleteTimeout <= 0 {
+		o.DeleteTimeout = DefaultDeleteTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
@@ -203,7 +207,7 @@ func (e *Engine) worker(ws string, body []byte) (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity rules: %w", err)
 	}
-	w := &worker{e: e, ws: ws, def: def, retry: retry, rules: rules, match: matcher{f: def.Events}}
+	w := &worker{e: e, ws: ws, body: string(body), def: def, retry: retry, rules: rules, match: matcher{f: def.Events}}
 	if def.Events != nil {
 		if w.match.where, err = def.Events.compile(); err != nil {
 			return nil, err
