@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,7 @@ func (k tokenKey) valid(now time.Time) bool  { return k.until.IsZero() || now.Be
 type refresher struct {
 	st     store.Registry
 	clock  func() time.Time // nil: time.Now
+	load   sync.Mutex       // serializes loads, so the last one started installs last
 	loaded atomic.Int64     // unix nanos of the last load's start
 	busy   atomic.Bool      // a background refresh is running
 }
@@ -92,6 +94,8 @@ func (r *Registry) Refresh(ctx context.Context) error {
 // loadCredentials reads the store's sources and tokens and installs them.
 // With strict, a credential of an unknown workspace is an error.
 func (r *Registry) loadCredentials(ctx context.Context, strict bool) error {
+	r.refresh.load.Lock()
+	defer r.refresh.load.Unlock()
 	st := r.refresh.st
 	start := r.refresh.now()
 	srcs, err := st.Sources(ctx)
