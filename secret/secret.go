@@ -1,6 +1,8 @@
 // Package secret keeps the secrets of destination configurations — webhook
 // signing secrets and headers, a forward destination's write key, a NATS
-// token or credentials path — encrypted at rest, and out of API answers.
+// token or credentials path — encrypted at rest, and out of API answers;
+// and it seals the values of a workspace's sensitive traits in events
+// (TraitKeys, OpenJSON; see traits.go).
 //
 // A Box seals a value with AES-256-GCM under a key derived with
 // HKDF-SHA-256 from the server secret (the one package tenant keeps to hash
