@@ -7,9 +7,11 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -177,8 +179,33 @@ func TestErasureEndToEnd(t *testing.T) {
 	})
 }
 
+// deletionReceiver is a webhook endpoint that records the deletions it
+// receives (their webhook-id and body) and takes every event.
+type deletionReceiver struct {
+	srv       *httptest.Server
+	mu        sync.Mutex
+	deletions map[string]string // webhook-id → body
+}
+
+func newDeletionReceiver(t *testing.T) *deletionReceiver {
+	rc := &deletionReceiver{deletions: map[string]string{}}
+	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"type":"delete"`)) {
+			rc.mu.Lock()
+			rc.deletions[r.Header.Get("Webhook-Id")] = string(body)
+			rc.mu.Unlock()
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rc.srv.Close)
+	return rc
+}
+
 // TestPrivacyCLI: kith privacy request, status and list on the data
-// directory of a running kith serve, which folds the erasure.
+// directory of a running kith serve, which delivers the person's events
+// to a webhook and folds the erasure; the command sends the deletion to
+// the webhook itself.
 func TestPrivacyCLI(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short mode: starts a kith process")
@@ -186,12 +213,25 @@ func TestPrivacyCLI(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
-	p := startKith(t, "--data", data, "--config", writeConfig(t, dir, eraseConfig))
+	rcv := newDeletionReceiver(t)
+	config := eraseConfig + `    destinations:
+      - name: crm
+        type: webhook
+        events: {}
+        strictly_necessary: true
+        config: {url: "` + rcv.srv.URL + `/hook", allow_http: true, secrets: ["` + outboundSecret + `"], timeout: 5s}
+`
+	p := startKith(t, "--data", data, "--config", writeConfig(t, dir, config), "--egress-allow", "127.0.0.1/32")
 	seedPerson(t, p)
+	waitUntil(t, "the ledger to record the webhook as a recipient", func() bool {
+		_, m := p.getJSON("/v1/workspaces/acme/privacy/profiles/user_id:"+eraseUser+"/export", eraseDPO)
+		rs, _ := m["recipients"].([]any)
+		return len(rs) > 0
+	})
 	// kith runs "kith privacy <sub> --data <data> args...".
 	kith := func(sub string, args ...string) (string, error) {
 		var out, errOut bytes.Buffer
-		err := run(context.Background(), append([]string{"privacy", sub, "--data", data}, args...), &out, &errOut)
+		err := run(context.Background(), append([]string{"privacy", sub, "--data", data, "--egress-allow", "127.0.0.1/32"}, args...), &out, &errOut)
 		return out.String() + errOut.String(), err
 	}
 	status := func(id string) string {
@@ -211,6 +251,17 @@ func TestPrivacyCLI(t *testing.T) {
 	if id == "" || !strings.Contains(out, "erasure (SUPPRESS_WITH_DELETE)") || !strings.Contains(out, "ccpa") ||
 		strings.Contains(strings.ToLower(out), eraseEmail) {
 		t.Fatalf("request printed:\n%s", out)
+	}
+	// The deletion was sent by the command, with the request id as the
+	// webhook-id.
+	if !strings.Contains(out, "crm: sent") {
+		t.Fatalf("the deletion was not sent:\n%s", out)
+	}
+	rcv.mu.Lock()
+	deletion := rcv.deletions[id]
+	rcv.mu.Unlock()
+	if !strings.Contains(deletion, eraseUser) || !strings.Contains(deletion, eraseEmail) {
+		t.Fatalf("the webhook received no deletion for %s: %v", id, rcv.deletions)
 	}
 	waitUntil(t, "the request to complete", func() bool { return strings.Contains(status(id), "completed") })
 	if code, _ := p.getJSON("/v1/workspaces/acme/privacy/profiles/user_id:"+eraseUser+"/export", eraseDPO); code != 404 {
