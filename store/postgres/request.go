@@ -68,9 +68,9 @@ func (s *Store) PrivacyRequests(ctx context.Context, q store.RequestQuery) ([]st
 }
 
 // UpdatePrivacyRequest is the compare-and-set of a request's progress (see
-// store.RequestStore). When it clears a job, the table is vacuumed after
-// the commit, so that the old row version holding the job does not linger
-// in the heap.
+// store.RequestStore). When it clears a job, the table is vacuumed and
+// analyzed after the commit, so that neither the old row version holding
+// the job nor planner statistics sampled from it linger.
 func (s *Store) UpdatePrivacyRequest(ctx context.Context, r store.PrivacyRequest) (store.PrivacyRequest, error) {
 	r, err := store.PrepareRequest(r)
 	if err != nil {
@@ -94,7 +94,7 @@ func (s *Store) UpdatePrivacyRequest(ctx context.Context, r store.PrivacyRequest
 	s.commits.Add(1)
 	r.Version++
 	if hadJob && r.Job == nil {
-		if _, err := s.pool.Exec(ctx, `VACUUM privacy_requests`); err != nil {
+		if _, err := s.pool.Exec(ctx, `VACUUM (ANALYZE) privacy_requests`); err != nil {
 			return r, fmt.Errorf("update privacy request %s: vacuum: %w", r.ID, err)
 		}
 	}
