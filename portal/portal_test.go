@@ -1,12 +1,15 @@
 package portal_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +72,54 @@ func (br *browser) restore(cs []*http.Cookie) {
 		c.Path = "/portal/acme/"
 	}
 	br.c.Jar.SetCookies(u, cs)
+}
+
+// mailbox is a Mailer that keeps the messages it is given.
+type mailbox struct {
+	mu   sync.Mutex
+	sent []string // "to|subject|body"
+	fail bool
+}
+
+func (m *mailbox) Send(_ context.Context, to, subject, body string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail {
+		return errors.New("smtp: 451 try later")
+	}
+	m.sent = append(m.sent, to+"|"+subject+"|"+body)
+	return nil
+}
+
+var sixDigits = regexp.MustCompile(`\b\d{6}\b`)
+
+func TestSignInByEmail(t *testing.T) {
+	t.Parallel()
+	box := &mailbox{}
+	b := setup(t, setupOptions{mailer: box})
+	br := b.browser(t)
+	br.get("/portal/acme/")
+	br.follow(br.post("/portal/acme/signin", url.Values{"email": {"ada@example.com"}}))
+	box.mu.Lock()
+	if len(box.sent) != 1 || !strings.HasPrefix(box.sent[0], "ada@example.com|Your code: ") {
+		t.Fatalf("sent %q", box.sent)
+	}
+	code := sixDigits.FindString(box.sent[0])
+	box.mu.Unlock()
+	mustContain(t, br.follow(br.post("/portal/acme/code", url.Values{"code": {code}})), "Signed in as ada@example.com")
+	if logs := b.codes.String(); strings.Contains(logs, code) || strings.Contains(logs, "ada@example.com") || !strings.Contains(logs, "portal sign-in code sent") {
+		t.Errorf("with a mailer, the log holds the code or the email:\n%s", logs)
+	}
+	// A mail server that fails: 503, and the browser may try again.
+	box.mu.Lock()
+	box.fail = true
+	box.mu.Unlock()
+	other := b.browser(t)
+	other.serverErrors = []int{http.StatusServiceUnavailable}
+	other.get("/portal/acme/")
+	if pg := other.post("/portal/acme/signin", url.Values{"email": {"bob@example.com"}}); pg.status != http.StatusServiceUnavailable || !strings.Contains(pg.body, "could not send the email") {
+		t.Errorf("mail failure: %d", pg.status)
+	}
 }
 
 func TestCodeIsSingleUseAndLimited(t *testing.T) {
@@ -402,7 +453,7 @@ func TestBadInput(t *testing.T) {
 		{"correct a number with text", br, "POST", "/portal/acme/correct", url.Values{"trait.age": {"old"}}, 400, "must be a number"},
 		{"correct too long", br, "POST", "/portal/acme/correct", url.Values{"trait.name": {strings.Repeat("x", 1001)}}, 400, "too long"},
 		{"correct nothing", br, "POST", "/portal/acme/correct", url.Values{"trait.name": {"Ada Lovelace"}}, 400, "Nothing was changed"},
-		{"step-up to nowhere", br, "POST", "/portal/acme/step-up", url.Values{"next": {"elsewhere"}}, 400, ""},
+		{"step-up to nowhere", br, "POST", "/portal/acme/step-up", url.Values{"next": {"elsewhere"}}, 400, "next=download or next=delete"},
 		{"delete without step-up", br, "POST", "/portal/acme/delete", url.Values{"confirm": {"yes"}}, 403, "fresh code"},
 		{"request of another key", anon, "GET", "/portal/acme/requests/r1?k=00", nil, 404, "no request at this address"},
 		{"big form", anon, "POST", "/portal/acme/signin", url.Values{"email": {strings.Repeat("a", 70<<10)}}, 400, "could not be read"},

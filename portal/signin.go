@@ -34,7 +34,7 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request, v *visit) {
 func (p *Portal) stepUp(w http.ResponseWriter, r *http.Request, v *visit) {
 	next := r.PostFormValue("next")
 	if next != "download" && next != "delete" {
-		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "")
+		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "A fresh code is asked for before a download or a deletion (next=download or next=delete).")
 		return
 	}
 	p.sendCode(w, r, v, &challenge{Email: v.s.Email, Purpose: purposeStepUp, Next: next})
