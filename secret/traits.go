@@ -231,12 +231,83 @@ func (k *TraitKeys) SealTraits(workspace string, raw json.RawMessage, paths *Tra
 	if paths == nil || len(paths.paths) == 0 {
 		return raw, false, nil
 	}
-	root, err := parse(raw)
-	if err != nil {
+	if !json.Valid(raw) {
+		return raw, false, errors.New("secret: invalid JSON")
+	}
+	if !mayHoldTraits(raw) {
+		return raw, false, nil
+	}
+	out, changed, err := k.sealObject(workspace, raw, paths, false)
+	if err != nil || !changed {
 		return raw, false, err
 	}
-	if root.kind != '{' {
-		return raw, false, nil
+	return out, true, nil
+}
+
+// mayHoldTraits reports whether valid JSON can hold a member named
+// "traits" as encoding/json matches names: the letters in any case
+// (ASCII), or an escape or a long s (U+017F, which folds to s) that could
+// spell them otherwise. Most events of a browser's page views have none.
+func mayHoldTraits(raw []byte) bool {
+	if bytes.Contains(raw, []byte(`\u`)) || bytes.Contains(raw, []byte("\u017f")) {
+		return true
+	}
+	const word = "traits"
+	for i := 0; i+len(word) <= len(raw); i++ {
+		if raw[i]|0x20 == 't' && bytes.EqualFold(raw[i:i+len(word)], []byte(word)) {
+			return true
+		}
+	}
+	return false
+}
+
+// sealObject seals the sensitive traits in the "traits" members of the
+// object raw (valid JSON) and, unless inContext, in those of its "context"
+// members. Other members are copied as they are written.
+func (k *TraitKeys) sealObject(workspace string, raw []byte, paths *TraitPaths, inContext bool) ([]byte, bool, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return raw, false, err // not an object: no traits
+	}
+	out := append(make([]byte, 0, len(raw)+128), '{')
+	changed := false
+	for i := 0; dec.More(); i++ {
+		kt, err := dec.Token()
+		if err != nil {
+			return nil, false, fmt.Errorf("secret: invalid JSON: %w", err)
+		}
+		key, _ := kt.(string) // the decoder only gives strings as keys
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			return nil, false, fmt.Errorf("secret: invalid JSON: %w", err)
+		}
+		var sealed []byte
+		var did bool
+		switch {
+		case strings.EqualFold(key, "traits"):
+			sealed, did, err = k.sealTraitsObject(workspace, v, paths)
+		case !inContext && strings.EqualFold(key, "context"):
+			sealed, did, err = k.sealObject(workspace, v, paths, true)
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		if did {
+			v, changed = sealed, true
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(append(append(out, encodeString(key)...), ':'), v...)
+	}
+	return append(out, '}'), changed, nil
+}
+
+// sealTraitsObject seals the sensitive values of a traits object.
+func (k *TraitKeys) sealTraitsObject(workspace string, raw []byte, paths *TraitPaths) ([]byte, bool, error) {
+	root, err := parse(raw)
+	if err != nil {
+		return nil, false, err
 	}
 	changed := false
 	var sealIn func(n *node, path []string) error
@@ -264,20 +335,8 @@ func (k *TraitKeys) SealTraits(workspace string, raw json.RawMessage, paths *Tra
 		}
 		return nil
 	}
-	for _, t := range root.members("traits") {
-		if err := sealIn(t, nil); err != nil {
-			return raw, false, err
-		}
-	}
-	for _, c := range root.members("context") {
-		for _, t := range c.members("traits") {
-			if err := sealIn(t, nil); err != nil {
-				return raw, false, err
-			}
-		}
-	}
-	if !changed {
-		return raw, false, nil
+	if err := sealIn(root, nil); err != nil || !changed {
+		return nil, false, err
 	}
 	return root.encode(nil), true, nil
 }
@@ -326,19 +385,6 @@ type node struct {
 }
 
 func (n *node) isNull() bool { return n.kind == 'r' && string(n.lit) == "null" }
-
-// members returns the values of an object's members named key, compared
-// as encoding/json matches struct fields (case-insensitively), every one
-// of them: a decoder may take the first or the last of repeated members.
-func (n *node) members(key string) []*node {
-	var out []*node
-	for i, k := range n.keys {
-		if n.kind == '{' && strings.EqualFold(k, key) {
-			out = append(out, n.vals[i])
-		}
-	}
-	return out
-}
 
 // envelopeText returns the text of an envelope: an object whose only
 // member is SealedKey with a string value.

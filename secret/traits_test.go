@@ -78,6 +78,20 @@ func TestSealTraits(t *testing.T) {
 	}
 }
 
+// Member names are matched as encoding/json matches them: escapes and the
+// long s (which folds to s) cannot hide traits.
+func TestSealTraitsEscapedNames(t *testing.T) {
+	t.Parallel()
+	k := traitKeys(t, "0123456789abcdef0123456789abcdef")
+	out, changed, err := k.SealTraits("acme", json.RawMessage(`{"tr\u0061its":{"ssn":"444"},"traitſ":{"ssn":"555"}}`), paths(t, "ssn"))
+	if err != nil || !changed || bytes.Contains(out, []byte("444")) || bytes.Contains(out, []byte("555")) {
+		t.Fatalf("SealTraits = %s, %v, %v", out, changed, err)
+	}
+	if got, want := string(secret.OpenJSON("acme", out)), `{"traits":{"ssn":"444"},"traitſ":{"ssn":"555"}}`; got != want {
+		t.Errorf("OpenJSON = %s, want %s", got, want)
+	}
+}
+
 func TestSealTraitsUnchanged(t *testing.T) {
 	t.Parallel()
 	k := traitKeys(t, "0123456789abcdef0123456789abcdef")
@@ -220,4 +234,41 @@ func jsonEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
+}
+
+// BenchmarkSealTraits measures what sensitive traits add to ingestion per
+// event: sealing an identify with one sensitive trait, an event of a
+// workspace whose sensitive traits it does not carry, and opening.
+func BenchmarkSealTraits(b *testing.B) {
+	k := traitKeys(b, "0123456789abcdef0123456789abcdef")
+	tp := paths(b, "ssn", "health.*")
+	identify := json.RawMessage(`{"type":"identify","userId":"u-1","messageId":"m-1","timestamp":"2026-12-03T10:00:00Z",` +
+		`"traits":{"name":"Ada Lovelace","email":"ada@example.com","plan":"pro","ssn":"123-45-6789"},` +
+		`"context":{"ip":"203.0.113.9","userAgent":"Mozilla/5.0","library":{"name":"analytics.js","version":"2.0"}}}`)
+	track := json.RawMessage(`{"type":"track","userId":"u-1","event":"Order Completed","properties":{"total":42.5,"items":3},"context":{"ip":"203.0.113.9"}}`)
+	sealed, _, _ := k.SealTraits("acme", identify, tp)
+	b.Run("seal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _, _ = k.SealTraits("acme", identify, tp)
+		}
+	})
+	b.Run("nothing_to_seal", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _, _ = k.SealTraits("acme", track, tp)
+		}
+	})
+	b.Run("open", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = secret.OpenJSON("acme", sealed)
+		}
+	})
+	b.Run("open_nothing", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = secret.OpenJSON("acme", track)
+		}
+	})
 }
