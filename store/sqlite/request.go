@@ -106,7 +106,7 @@ func (s *Store) UpdatePrivacyRequest(ctx context.Context, r store.PrivacyRequest
 	r.Version++
 	if hadJob && r.Job == nil {
 		if err := truncateWAL(ctx, s.w); err != nil {
-			return r, fmt.Errorf("update privacy request %s: %w", r.ID, err)
+			return r, fmt.Errorf("update privacy request %s: committed, but the WAL still holds the old job: %w", r.ID, err)
 		}
 	}
 	return r, nil

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -169,6 +170,33 @@ func runRequests(t *testing.T, open func(t *testing.T) store.Store, ws func() st
 		}
 		if _, err := st.PrivacyRequest(ctx, w, ghost.ID); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("the unknown request exists after an update: %v", err)
+		}
+	})
+
+	// Not parallel: no other subtest writes or reads while the SQLite WAL
+	// is truncated and the files are searched.
+	t.Run("PrivacyRequestClearedJobLeavesNoTrace", func(t *testing.T) {
+		tr, ok := st.(Tracer)
+		if !ok {
+			t.Fatalf("%T does not implement storetest.Tracer", st)
+		}
+		w := ws()
+		needle := "job-needle-" + w + "@example.com"
+		r := privacyRequest(w, "dsr_trace_"+w)
+		r.Job = json.RawMessage(`{"identifiers":[{"type":"email","value":"` + needle + `"}]}`)
+		r, err := st.CreatePrivacyRequest(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found, err := tr.Traces(ctx, []string{needle}); err != nil || len(found) == 0 {
+			t.Fatalf("the job is found nowhere before it is cleared (%v): the search does not work", err)
+		}
+		r.Status, r.Job = store.RequestCompleted, nil
+		if _, err := st.UpdatePrivacyRequest(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if found, err := tr.Traces(ctx, []string{needle}); err != nil || len(found) > 0 {
+			t.Fatalf("the cleared job is still held:\n%s\n(%v)", strings.Join(found, "\n"), err)
 		}
 	})
 
