@@ -318,7 +318,7 @@ func (s *Server) handleProfileEvents(w http.ResponseWriter, r *http.Request, pr 
 			var f struct {
 				Properties, Traits, Context json.RawMessage
 			}
-			_ = json.Unmarshal(e.Raw, &f)
+			_ = json.Unmarshal(secret.OpenJSON(pr.ws, e.Raw), &f) // sensitive traits opened, as in traits
 			pe := profileEvent{Type: e.Type, Properties: f.Properties, Traits: f.Traits, Context: f.Context,
 				MessageID: e.MessageID, SourceID: e.Source, Timestamp: e.Timestamp, ReceivedAt: e.ReceivedAt, Position: e.Position}
 			if e.Type == "track" {

@@ -27,7 +27,8 @@ workspaces:
 
 // Sensitive traits are sealed before they are stored: no file of the
 // store holds them in the clear, the event log and quarantine show the
-// envelope, and the Profile API and the access export show the value.
+// envelope, and the Profile API (traits, their history, events) and the
+// access export show the value.
 func TestSensitiveTraitsEncryptedAtRest(t *testing.T) {
 	t.Parallel()
 	b := setup(t, withConfig(sensitiveConfig))
@@ -85,6 +86,10 @@ func TestSensitiveTraitsEncryptedAtRest(t *testing.T) {
 	_, m = b.get(t, users+"traits/ssn/history", "tok_sdesk_1234567890")
 	if s := jsonText(t, m); !strings.Contains(s, ssn) || strings.Contains(s, "$kith_sealed") {
 		t.Errorf("trait history: %s", s)
+	}
+	_, m = b.get(t, users+"events", "tok_sdesk_1234567890")
+	if s := jsonText(t, m); !strings.Contains(s, ssn) || strings.Contains(s, "$kith_sealed") {
+		t.Errorf("profile events: %s", s)
 	}
 	// So does the person, in their access export.
 	code, _, body := fetchRaw(t, b.srv, "/v1/workspaces/acme/privacy/profiles/user_id:u-1/export", "Authorization", "Bearer tok_sdpo_1234567890")
