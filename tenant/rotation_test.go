@@ -138,9 +138,19 @@ func TestRotateWriteKey(t *testing.T) {
 	if ok, _ := before.Allow(1); ok {
 		t.Error("the bucket was refilled by the rotation")
 	}
+	// A restart with the same file keeps the new key and the old one's grace.
+	again, _ := b.load(t, acmeConfig)
+	clk.attach(again)
+	for _, key := range []string{rot.Secret, "wk_app_1234567890"} {
+		if _, ok := again.SourceForKey(key); !ok {
+			t.Fatalf("after a restart, write key %q does not work during the grace period", key)
+		}
+	}
 	clk.advance(10 * time.Minute)
-	if _, ok := reg.SourceForKey("wk_app_1234567890"); ok {
-		t.Error("the old write key works after its grace period")
+	for _, r := range []*tenant.Registry{reg, again} {
+		if _, ok := r.SourceForKey("wk_app_1234567890"); ok {
+			t.Error("the old write key works after its grace period")
+		}
 	}
 	if _, err := reg.RotateWriteKey(b.ctx, "acme", "nowhere", 0); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("rotating a missing source: %v, want ErrNotFound", err)
