@@ -35,10 +35,12 @@ func (s *Server) regulationRoutes() {
 	s.handle("POST /v1/workspaces/{workspace}/regulations", "regulations", priv(s.handleRegulate))
 	s.handle("GET /v1/workspaces/{workspace}/regulations", "regulations", priv(s.handleRegulations))
 	s.handle("GET /v1/workspaces/{workspace}/regulations/{id}", "regulations", priv(s.handleRegulation))
-	s.handle("POST /v1/workspaces/{workspace}/privacy/requests", "privacy_requests", priv(s.handleRequestSubmit))
-	s.handle("GET /v1/workspaces/{workspace}/privacy/requests", "privacy_requests", priv(s.handleRequestList))
-	s.handle("GET /v1/workspaces/{workspace}/privacy/requests/{id}", "privacy_requests", priv(s.handleRequestGet))
-	s.handle("GET /v1/workspaces/{workspace}/privacy/requests/{id}/export", "privacy_requests", priv(s.handleRequestExport))
+	s.handle("POST /v1/workspaces/{workspace}/privacy/requests", "data_subject_requests", priv(s.handleRequestSubmit))
+	s.handle("GET /v1/workspaces/{workspace}/privacy/requests", "data_subject_requests", priv(s.handleRequestList))
+	s.handle("GET /v1/workspaces/{workspace}/privacy/requests/{id}", "data_subject_requests", priv(s.handleRequestGet))
+	// A privacy_ route: its audit entry names the person, by digest (the
+	// handler sets the path's id to the identifier the request names).
+	s.handle("GET /v1/workspaces/{workspace}/privacy/requests/{id}/export", "privacy_request_export", priv(s.handleRequestExport))
 }
 
 // identityRules returns a workspace's identity rules (nil: the defaults).

@@ -146,6 +146,18 @@ func TestPrivacyRequestsAPI(t *testing.T) {
 	if code, m := b.get(t, dsrPath+"/"+access["id"].(string)+"/export", prDPO); code != 409 || errCode(m) != "not_downloadable" {
 		t.Fatalf("second download: %d %v", code, m)
 	}
+	// The audit log names the person by digests only; the download's
+	// entry names the profile it read.
+	var entries []store.AuditEntry
+	waitFor(t, "the download's audit entry", func() bool {
+		entries = auditUntil(t, b.st, "acme", 1)
+		return strings.Contains(mustJSON(t, entries), `"Target":"profile:email:`)
+	})
+	for _, needle := range []string{"ada@", "Ada@", "u-42"} {
+		if strings.Contains(mustJSON(t, entries), needle) {
+			t.Fatalf("the audit log holds %q: %s", needle, mustJSON(t, entries))
+		}
+	}
 	b.fold(t, "acme")
 	code, m = b.get(t, dsrPath+"/"+restrict["id"].(string), prDPO)
 	if code != 200 || m["status"] != "completed" {
