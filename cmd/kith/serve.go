@@ -20,6 +20,7 @@ import (
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/ingest"
 	"github.com/kithcdp/kith/portal"
+	"github.com/kithcdp/kith/privacy"
 	"github.com/kithcdp/kith/process"
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/tenant"
@@ -126,7 +127,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Logger: logger, Metrics: promReg, PublicURL: *publicURL, SDKDir: *sdkDir,
 		Compute: computeAPI, Delivery: deliveryAPI,
 	})
-	handler, err := mountPortal(api.Handler(), st, reg, gc, logger, *portalFor, *publicURL, *smtpAddr, *smtpFrom, *smtpUser)
+	var deleteAt privacy.DeleteFunc // nil without delivering: destination deletions are recorded unsupported
+	if engine != nil {
+		deleteAt = engine.Delete
+	}
+	portalRequests := privacy.NewRequests(privacy.RequestOptions{Store: st, Hash: reg.Hash, Rules: po.Rules, Delete: deleteAt, Logger: logger})
+	handler, err := mountPortal(api.Handler(), st, reg, gc, portalRequests, logger, *portalFor, *publicURL, *smtpAddr, *smtpFrom, *smtpUser)
 	if err != nil {
 		return err
 	}
@@ -284,7 +290,7 @@ func nodeName() string {
 
 // mountPortal serves the customer portal of the workspaces named in
 // portalFor (comma-separated, or *) beside api; none: api alone.
-func mountPortal(api http.Handler, st store.Store, reg *tenant.Registry, gc *store.GroupCommitter, logger *slog.Logger, portalFor, publicURL, smtpAddr, smtpFrom, smtpUser string) (http.Handler, error) {
+func mountPortal(api http.Handler, st store.Store, reg *tenant.Registry, gc *store.GroupCommitter, requests *privacy.Requests, logger *slog.Logger, portalFor, publicURL, smtpAddr, smtpFrom, smtpUser string) (http.Handler, error) {
 	var slugs []string
 	for s := range strings.SplitSeq(portalFor, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -294,7 +300,7 @@ func mountPortal(api http.Handler, st store.Store, reg *tenant.Registry, gc *sto
 	if len(slugs) == 0 {
 		return api, nil
 	}
-	o := portal.Options{Store: st, Registry: reg, Append: portal.CommitterAppend(gc, reg), Workspaces: slugs,
+	o := portal.Options{Store: st, Registry: reg, Append: portal.CommitterAppend(gc, reg), Workspaces: slugs, Requests: requests,
 		Logger: logger, SecureCookies: strings.HasPrefix(publicURL, "https://")}
 	if smtpAddr != "" {
 		if smtpFrom == "" {
