@@ -109,9 +109,7 @@ func runPrivacy(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("no workspace %q in this store: %w", *workspace, errUsage)
 	}
 	owner := "kith-privacy/" + nodeName()
-	engine := delivery.New(deliveryOptions(st, reg, owner, allow))
-	q := privacy.NewRequests(privacy.RequestOptions{Store: st, Hash: reg.Hash, Rules: processOptions(st, reg, owner).Rules,
-		Delete: engine.Delete})
+	q := requestsFor(st, reg, owner, delivery.New(deliveryOptions(st, reg, owner, allow)))
 
 	switch sub {
 	case "request":
@@ -139,6 +137,15 @@ func runPrivacy(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	default:
 		return listRequests(ctx, stdout, q, store.RequestQuery{Workspace: *workspace, Status: status})
 	}
+}
+
+// requestsFor returns the data-subject requests of st: kith privacy's, and
+// what kith serve is to pass to the HTTP server (httpapi.Options.Requests)
+// and run (Run). Deletions go through engine's destinations; an engine
+// that is not running sends them too.
+func requestsFor(st store.Store, reg *tenant.Registry, owner string, engine *delivery.Engine) *privacy.Requests {
+	return privacy.NewRequests(privacy.RequestOptions{Store: st, Hash: reg.Hash, Rules: processOptions(st, reg, owner).Rules,
+		Delete: engine.Delete})
 }
 
 // parseSubmission fills s from the request command's flags.
