@@ -107,8 +107,10 @@ func TestResolve(t *testing.T) {
 			map[string]string{"advertising": "denied categoryPreferences.Targeting"}},
 		{"the purpose's own name wins over aliases", Statement{Categories: map[string]bool{"Targeting": false, "advertising": true}},
 			map[string]string{"advertising": "granted categoryPreferences.advertising"}},
-		{"own name in two cases: a denial wins", Statement{Categories: map[string]bool{"Analytics": true, "analytics": false}},
-			map[string]string{"analytics": "denied categoryPreferences.analytics"}},
+		{"the own name written exactly wins (a control event's)", Statement{Categories: map[string]bool{"Analytics": false, "analytics": true}},
+			map[string]string{"analytics": "granted categoryPreferences.analytics"}},
+		{"own name in two other cases: a denial wins", Statement{Categories: map[string]bool{"Analytics": true, "ANALYTICS": false}},
+			map[string]string{"analytics": "denied categoryPreferences.ANALYTICS"}},
 		{"unknown names are kept in lower case", Statement{Categories: map[string]bool{"Email_Reminders": true, "email_reminders": false}},
 			map[string]string{"email_reminders": "denied categoryPreferences.email_reminders"}},
 		{"a service-specific string without purposes denies the TCF purposes", Statement{TCString: tcSpec22},
@@ -273,8 +275,13 @@ func FuzzStatements(f *testing.F) {
 	f.Add([]byte(`{"context":{"consent":{"categoryPreferences":{"Advertising":true,"C0002":false},"tcString":"` + tcSpec22 + `"}}}`))
 	f.Add([]byte(`{"categoryPreferences":{"analytics":false},"gpc":true,"terms":["no-profiling"],"restricted":["all"],"objected":["x"]}`))
 	f.Add([]byte(`{"context":{"consent":{"tcString":"` + tcPurposes1to11 + `"}}}`))
+	f.Add([]byte(`{"CONTEXT":{"Consent":{"categoryPreferences":{"a":true}}}}`))
+	f.Add([]byte(`{"context":{"conſent":{"categoryPreferences":{"a":true}}}}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		c := Default()
+		if s, err := EventStatement(raw); err == nil && !MayHold(raw) && (s.Categories != nil || s.TCString != "") {
+			t.Fatalf("%s: MayHold is false, but it says %+v", raw, s)
+		}
 		for _, read := range []func([]byte) (Statement, error){EventStatement, ValueStatement} {
 			s, err := read(raw)
 			if err != nil {

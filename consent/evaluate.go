@@ -1,6 +1,7 @@
 package consent
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -111,39 +112,39 @@ type Choices map[string]Choice
 // Resolve turns a statement into decisions per purpose:
 //
 //  1. categoryPreferences: a key that is the purpose's own name decides
-//     it; otherwise its other categories and GCM signals do, a denial
-//     winning over a grant;
+//     it — written exactly (as privacy control events merge it into a
+//     profile's preferences, so a person's later choice wins over what an
+//     event said), else in another case; otherwise its other categories
+//     and GCM signals do. Among keys of equal rank a denial wins;
 //  2. the TC string decides the purposes with TCF ids that step 1 left
 //     undecided (ResolveTCString);
 //  3. GPC, personal terms, restrictions and objections deny the purposes
 //     they cover, whatever 1 and 2 said.
 //
-// Keys no purpose stands for are kept by their lower-case name (a denial
-// winning), so that a destination may declare a purpose of its own.
+// Keys no purpose stands for are kept by their lower-case name, ranked
+// the same way, so that a destination may declare a purpose of its own.
 func (c *Catalogue) Resolve(s Statement) Choices {
 	ch := Choices{}
 	keys := make([]string, 0, len(s.Categories))
 	for k := range s.Categories {
 		keys = append(keys, k)
 	}
-	slices.Sort(keys) // a stable choice among equal decisions
-	own := map[string]bool{}
+	slices.Sort(keys)        // a stable choice among equal decisions
+	rank := map[string]int{} // purpose → rank of the key that decided it
 	for _, k := range keys {
 		name, granted := c.key(k), s.Categories[k]
-		isOwn := strings.EqualFold(k, name)
-		prev, seen := ch[name]
+		r := 2 // another category or signal
 		switch {
-		case own[name]:
-			if isOwn && prev.Granted && !granted {
-				ch[name] = Choice{Granted: false, By: "categoryPreferences." + k}
-			}
-			continue
-		case isOwn:
-			own[name] = true
-		case seen && (!prev.Granted || granted):
+		case k == name:
+			r = 0
+		case strings.EqualFold(k, name):
+			r = 1
+		}
+		prev, seen := ch[name]
+		if seen && (rank[name] < r || rank[name] == r && (!prev.Granted || granted)) {
 			continue
 		}
-		ch[name] = Choice{Granted: granted, By: "categoryPreferences." + k}
+		ch[name], rank[name] = Choice{Granted: granted, By: "categoryPreferences." + k}, r
 	}
 	ch = c.ResolveTCString(ch, s.TCString)
 	if s.GPC {
@@ -313,4 +314,21 @@ func (c *Catalogue) State(ch Choices) ([]PurposeState, map[string]string) {
 		}
 	}
 	return out, gcm
+}
+
+// MayHold reports whether an event's JSON may carry consent: it is false
+// only when decoding it certainly finds no context.consent — no key
+// "consent" in any ASCII case, no escape and no byte outside ASCII
+// (encoding/json matches keys in any case, "ſ" folding to "s"). Callers
+// skip decoding events for which it is false.
+func MayHold(raw []byte) bool {
+	if bytes.Contains(raw, []byte(`\u`)) {
+		return true
+	}
+	for i, c := range raw {
+		if c >= 0x80 || c == '"' && i+9 <= len(raw) && bytes.EqualFold(raw[i:i+9], []byte(`"consent"`)) {
+			return true
+		}
+	}
+	return false
 }
