@@ -251,7 +251,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "kith_delivery_total",
-			Help: "Deliveries by destination and outcome: delivered, retried (an attempt failed and will be retried), dead, filtered_consent, suppressed (a member of a workspace-wide suppression list).",
+			Help: "Deliveries by destination and outcome: delivered, retried (an attempt failed and will be retried), dead, filtered_consent, suppressed (a member of a workspace-wide suppression list), restricted (the person restricted all processing).",
 		}, []string{"workspace", "destination", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "kith_delivery_latency_seconds",

@@ -53,7 +53,7 @@ type worker struct {
 	// ago costs no query per event.
 	owners     map[string]store.ProfileID
 	consents   map[store.ProfileID]Consent
-	suppressed map[store.ProfileID]bool // members of a suppress_all audience
+	blocked    map[store.ProfileID]string // profiles that receive nothing, and why (see gateValues)
 	cachedAt   time.Time
 	cachedFold int64 // the workspace's folded position when the caches were emptied
 }
@@ -82,7 +82,7 @@ func (w *worker) caches(ctx context.Context) {
 	}
 	if w.owners == nil || fold < 0 || fold != w.cachedFold || len(w.owners)+len(w.consents) > cacheMax {
 		w.owners, w.consents = map[string]store.ProfileID{}, map[store.ProfileID]Consent{}
-		w.suppressed = map[store.ProfileID]bool{}
+		w.blocked = map[store.ProfileID]string{}
 	}
 	w.cachedAt, w.cachedFold = time.Now(), fold
 }
@@ -188,11 +188,14 @@ func (w *worker) logFeed(ctx context.Context) (int, error) {
 	if err != nil || len(page) == 0 {
 		return 0, err
 	}
+	if page, err = w.folded(ctx, page); err != nil || len(page) == 0 {
+		return 0, err
+	}
 	items, err := w.eventItems(ctx, page)
 	if err != nil {
 		return 0, err
 	}
-	out, err := w.deliver(ctx, items)
+	out, err := w.deliver(ctx, items, false)
 	if err != nil {
 		return 0, err
 	}
@@ -205,14 +208,34 @@ func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, er
 	w.caches(ctx)
 	// The filter (a CEL condition, maybe) runs once per event.
 	var sel []*store.Event
+	corrects := w.corrects()
 	for i := range page {
-		if ev := &page[i]; ev.Type != store.TypeIdentity && w.match.match(ev) {
-			sel = append(sel, ev)
+		ev := &page[i]
+		switch ev.Type {
+		case store.TypeIdentity:
+		case store.TypePrivacy:
+			if corrects {
+				sel = append(sel, ev)
+			}
+		default:
+			if w.match.match(ev) {
+				sel = append(sel, ev)
+			}
 		}
 	}
 	absent := w.lookupPage(ctx, sel)
 	for _, ev := range sel {
-		p, err := w.owner(ctx, ev, w.owners, absent)
+		if ev.Type == store.TypePrivacy {
+			it, ok, err := w.correction(ctx, ev, items)
+			if err != nil {
+				return nil, err
+			}
+			if ok {
+				items = append(items, it)
+			}
+			continue
+		}
+		p, err := w.owner(ctx, ev, absent)
 		if err != nil {
 			return nil, err
 		}
@@ -302,28 +325,37 @@ func (w *worker) lookupPage(ctx context.Context, evs []*store.Event) map[store.I
 // owner returns the profile holding an event's userId, else its
 // anonymousId (0 when none does yet). Identifiers in absent were just
 // found held by none.
-func (w *worker) owner(ctx context.Context, ev *store.Event, cache map[string]store.ProfileID, absent map[store.Identifier]bool) (store.ProfileID, error) {
+func (w *worker) owner(ctx context.Context, ev *store.Event, absent map[store.Identifier]bool) (store.ProfileID, error) {
 	for _, n := range w.eventIDs(ev) {
 		if n.Type == "" {
 			continue
 		}
-		if p, ok := cache[n.String()]; ok {
-			return p, nil
+		if p, err := w.holder(ctx, n, absent); p != 0 || err != nil {
+			return p, err
 		}
-		if absent[n] {
-			continue
-		}
-		p, err := w.e.o.Store.Lookup(ctx, w.ws, n)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return 0, fmt.Errorf("look up %s: %w", n.Type, err)
-		}
-		cache[n.String()] = p
-		return p, nil
 	}
 	return 0, nil
+}
+
+// holder returns the profile holding a normalized identifier (0 when none
+// does yet), through the owners cache. Identifiers in absent were just
+// found held by none.
+func (w *worker) holder(ctx context.Context, n store.Identifier, absent map[store.Identifier]bool) (store.ProfileID, error) {
+	if p, ok := w.owners[n.String()]; ok {
+		return p, nil
+	}
+	if absent[n] {
+		return 0, nil
+	}
+	p, err := w.e.o.Store.Lookup(ctx, w.ws, n)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("look up %s: %w", n.Type, err)
+	}
+	w.owners[n.String()] = p
+	return p, nil
 }
 
 // outboxFeed delivers the next page of outbox entries.
@@ -339,7 +371,10 @@ func (w *worker) outboxFeed(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	out, err := w.deliver(ctx, items)
+	// An entry was written in the transaction that changed its profile's
+	// values (a withdrawal or a restriction makes exits): the gate reads
+	// them afresh, in one query per page, never from before the change.
+	out, err := w.deliver(ctx, items, true)
 	if err != nil {
 		return 0, err
 	}
@@ -454,7 +489,7 @@ func (w *worker) replayDead(ctx context.Context) (int, error) {
 		}}
 		done = append(done, d.ID)
 	}
-	out, err := w.deliver(ctx, items)
+	out, err := w.deliver(ctx, items, false)
 	if err != nil {
 		return 0, err
 	}
@@ -497,17 +532,18 @@ func (w *worker) rangeReplay(ctx context.Context) (int, error) {
 		}
 	}
 	r.Done = n == 0
-	out, err := w.deliver(ctx, items)
+	out, err := w.deliver(ctx, items, false)
 	if err != nil {
 		return 0, err
 	}
 	return n, w.progress(ctx, out, &store.DeliveryProgress{Log: w.cur.Log, Outbox: w.cur.Outbox, Replay: &r})
 }
 
-// deliver sends items in batches of the sender's size.
-func (w *worker) deliver(ctx context.Context, items []item) (*outcome, error) {
+// deliver sends items in batches of the sender's size. With fresh, the
+// gate reads the items' profiles afresh rather than from the caches.
+func (w *worker) deliver(ctx context.Context, items []item, fresh bool) (*outcome, error) {
 	out := &outcome{}
-	w.gatePage(ctx, items)
+	w.gatePage(ctx, items, fresh)
 	size := max(w.sender.MaxBatch(), 1)
 	for len(items) > 0 {
 		n := min(size, len(items))
@@ -640,14 +676,12 @@ func backoff(n int, retryAfter time.Duration) time.Duration {
 }
 
 // gate drops the items whose consent does not allow this destination now:
-// the stricter of the event's own consent and the profile's current one.
-// A first attempt may use a profile's consent read up to cacheTTL ago; a
-// retry reads it afresh.
+// the stricter of the event's own consent and the profile's current one;
+// and, whatever the destination, the items of profiles that receive
+// nothing (see gateValues). A first attempt may use what it read of a
+// profile up to cacheTTL ago; a retry reads it afresh.
 func (w *worker) gate(ctx context.Context, batch []item, out *outcome, retry bool) []item {
 	suppress := w.e.suppressAll(w.ws)
-	if w.def.StrictlyNecessary && len(suppress) == 0 {
-		return batch
-	}
 	o := &w.e.o
 	missing := o.AllowMissingConsent != nil && o.AllowMissingConsent(w.ws)
 	w.caches(ctx)
@@ -657,16 +691,15 @@ func (w *worker) gate(ctx context.Context, batch []item, out *outcome, retry boo
 		pc, ok := w.consents[it.d.Profile]
 		if it.d.Profile != 0 && (!ok || (retry && !fresh[it.d.Profile])) {
 			var err error
-			var sup bool
-			if pc, sup, err = w.profileGate(ctx, it.d.Profile, suppress); err == nil {
-				w.consents[it.d.Profile], w.suppressed[it.d.Profile], fresh[it.d.Profile] = pc, sup, true
+			var blocked string
+			if pc, blocked, err = w.profileGate(ctx, it.d.Profile, suppress); err == nil {
+				w.consents[it.d.Profile], w.blocked[it.d.Profile], fresh[it.d.Profile] = pc, blocked, true
 			}
 		}
-		if w.suppressed[it.d.Profile] {
-			// A member of a workspace-wide suppression list gets nothing,
-			// whatever it consented to.
+		if why := w.blocked[it.d.Profile]; why != "" {
+			// Whatever it consented to and the destination needs.
 			out.filtered++
-			w.e.m.count(w.ws, w.def.Name, "suppressed", 1)
+			w.e.m.count(w.ws, w.def.Name, why, 1)
 			continue
 		}
 		if w.def.StrictlyNecessary {
@@ -684,17 +717,20 @@ func (w *worker) gate(ctx context.Context, batch []item, out *outcome, retry boo
 }
 
 // gatePage reads what the gate needs of the items' profiles that are not
-// cached, in one query when the store can, for their first attempt.
-func (w *worker) gatePage(ctx context.Context, items []item) {
+// cached (with fresh, of all of them), in one query when the store can,
+// for their first attempt.
+func (w *worker) gatePage(ctx context.Context, items []item, fresh bool) {
 	suppress := w.e.suppressAll(w.ws)
-	if w.def.StrictlyNecessary && len(suppress) == 0 {
-		return
+	w.caches(ctx)
+	if fresh {
+		for _, it := range items {
+			delete(w.consents, it.d.Profile) // read below, or else by the gate
+		}
 	}
 	pr, ok := w.e.o.Store.(pageReader)
 	if !ok {
 		return
 	}
-	w.caches(ctx)
 	seen := map[store.ProfileID]bool{}
 	var ps []store.ProfileID
 	for _, it := range items {
@@ -712,38 +748,43 @@ func (w *worker) gatePage(ctx context.Context, items []item) {
 		return // the gate reads each (and denies what it cannot read)
 	}
 	for _, p := range ps {
-		w.consents[p], w.suppressed[p] = gateValues(vals[p], suppress)
+		w.consents[p], w.blocked[p] = gateValues(vals[p], suppress)
 	}
 }
 
-// profileGate reads what the gate needs of a profile: its current consent,
-// and whether it is a member of one of the suppress_all audiences (their
-// boolean values are true).
-func (w *worker) profileGate(ctx context.Context, p store.ProfileID, suppress []string) (Consent, bool, error) {
+// profileGate reads what the gate needs of a profile (see gateValues).
+func (w *worker) profileGate(ctx context.Context, p store.ProfileID, suppress []string) (Consent, string, error) {
 	vals, err := w.e.o.Store.ComputedValues(ctx, w.ws, p)
 	if err != nil {
 		// Unknown consent is no consent: the gate denies what it cannot
 		// check (and does not cache it).
-		return Consent{}, false, err
+		return Consent{}, "", err
 	}
-	c, suppressed := gateValues(vals, suppress)
-	return c, suppressed, nil
+	c, blocked := gateValues(vals, suppress)
+	return c, blocked, nil
 }
 
-// gateValues reads a profile's consent and suppression from its computed
-// values.
-func gateValues(vals []store.ComputedValue, suppress []string) (Consent, bool) {
+// gateValues reads a profile's consent from its computed values, and
+// whether it receives nothing from any destination, as the delivery
+// outcome that says why: "restricted" when its consent value records a
+// restriction of all processing (see restrictsAll), "suppressed" when it
+// is a member of one of the suppress_all audiences (their boolean values
+// are true), "" otherwise.
+func gateValues(vals []store.ComputedValue, suppress []string) (Consent, string) {
 	var c Consent
-	suppressed := false
+	blocked := ""
 	for _, v := range vals {
 		switch {
 		case v.Name == compute.ConsentValue:
 			c = profileConsent(v.Value)
-		case slices.Contains(suppress, v.Name) && string(v.Value) == "true":
-			suppressed = true
+			if restrictsAll(v.Value) {
+				blocked = "restricted"
+			}
+		case blocked == "" && slices.Contains(suppress, v.Name) && string(v.Value) == "true":
+			blocked = "suppressed"
 		}
 	}
-	return c, suppressed
+	return c, blocked
 }
 
 func (w *worker) deadLetter(it item, de *destination.Error, attempts int, first time.Time) store.DeadLetter {

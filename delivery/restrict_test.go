@@ -1,0 +1,109 @@
+package delivery_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"net/http"
+
+	"github.com/kithcdp/kith/privacy"
+	"github.com/kithcdp/kith/store"
+)
+
+// control appends a privacy control event, as the privacy APIs do.
+func (f *fixture) control(t *testing.T, c privacy.Command) {
+	t.Helper()
+	c.Actor = "test"
+	ev, err := c.Event(f.ws, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.st.Append(context.Background(), &store.Batch{Events: []store.Event{ev}}, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// outboxEnd is the ID of the workspace's last outbox entry.
+func (f *fixture) outboxEnd(t *testing.T) int64 {
+	t.Helper()
+	var last int64
+	for {
+		page, err := f.st.ReadOutbox(context.Background(), f.ws, last, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			return last
+		}
+		last = page[len(page)-1].ID
+	}
+}
+
+// TestRestrictedAll: once a person restricts all processing (the
+// "restricted": ["all"] of their consent value), a strictly necessary
+// destination receives nothing about them — not their events, nor the
+// audience exit and trait change the restriction itself causes — while
+// another person's deliveries go on.
+func TestRestrictedAll(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		for _, d := range []store.Definition{
+			{Kind: store.DefinitionTrait, Name: "orders", Body: json.RawMessage(`{"name":"orders","kind":"count","events":["Order Completed"]}`)},
+			{Kind: store.DefinitionAudience, Name: "buyers", Body: json.RawMessage(`{"name":"buyers","condition":"computed.orders >= 1"}`)},
+		} {
+			d.Workspace, d.Origin = "acme", "api"
+			if _, err := st.PutDefinition(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		def := strings.Replace(webhookDef, `"strictly_necessary":true`, `"strictly_necessary":true,"traits":["orders"],"audiences":["buyers"]`, 1)
+		f := setup(t, st, def, false)
+		var mu sync.Mutex
+		var bodies []string
+		f.rcv.script(func(body []byte) (int, http.Header) {
+			mu.Lock()
+			bodies = append(bodies, string(body))
+			mu.Unlock()
+			return 200, nil
+		})
+		delivered := func() []string {
+			mu.Lock()
+			defer mu.Unlock()
+			return append([]string(nil), bodies...)
+		}
+		f.send(t, track("m1", "Order Completed", ""), `{"type":"track","userId":"u2","messageId":"m2","event":"Order Completed"}`)
+		f.fold(t)
+		// Two events, two trait changes, two entries.
+		waitFor(t, "both people's deliveries", func() bool { return len(f.rcv.received()) == 6 })
+		before := len(delivered())
+
+		f.control(t, privacy.Command{Action: privacy.ActionRestrict, Scope: privacy.ScopeAll,
+			Identifier: store.Identifier{Type: "user_id", Value: "u1"}})
+		f.fold(t)
+		f.send(t, track("m3", "Viewed", ""), `{"type":"track","userId":"u2","messageId":"m4","event":"Viewed"}`)
+		f.fold(t)
+		end := f.outboxEnd(t)
+		waitFor(t, "the destination to pass everything", func() bool {
+			c := f.cursor(t)
+			return c.Log >= 5 && c.Outbox >= end
+		})
+		after := delivered()[before:]
+		u2 := 0
+		for _, b := range after {
+			if strings.Contains(b, `"userId":"u1"`) {
+				t.Errorf("delivered after u1 restricted all processing: %s", b)
+			}
+			if strings.Contains(b, `"messageId":"m4"`) {
+				u2++
+			}
+		}
+		if u2 != 1 {
+			t.Errorf("delivered after the restriction: %q; want u2's m4", after)
+		}
+	})
+}
