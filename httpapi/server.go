@@ -50,6 +50,10 @@ type Options struct {
 	// Delivery, if set, is the delivery engine of a node that delivers:
 	// the destination API shows its last send errors.
 	Delivery DeliveryEngine
+	// ConsentModel, if set, returns a workspace's consent model: its
+	// purposes and the purposes storage requires (consentgate.go); nil
+	// applies the default purposes and stores every event.
+	ConsentModel func(workspace string) ConsentModel
 	// Requests, if set, carries out data-subject requests (regulations.go);
 	// nil builds one that sends no destination deletions.
 	Requests *privacy.Requests
@@ -72,6 +76,7 @@ type Server struct {
 	delivery DeliveryEngine
 	audit    *auditor    // audit.go
 	suppress *suppressor // suppression.go
+	consent  *consentGate
 	requests *privacy.Requests
 	mux      *http.ServeMux
 	// patterns are the patterns registered with handle, in order (the
@@ -97,6 +102,7 @@ func New(o Options) *Server {
 	}
 	s.metrics = newMetrics(o.Metrics, o.Store)
 	s.audit = newAuditor(o.Store, o.Registry, o.Logger, o.Now, o.Metrics)
+	s.consent = newConsentGate(o.Metrics, o.ConsentModel)
 	s.suppress = newSuppressor(o.Store, o.Registry, o.Metrics, func(ws string, err error) {
 		o.Logger.Error("reload the suppression list", "workspace", ws, "err", err)
 	})
@@ -143,6 +149,7 @@ func (s *Server) routes() {
 	// Data-subject requests: the access export (privacyapi.go).
 	s.privacyRoutes()
 	s.suppressionRoutes()
+	s.consentRoutes()
 	s.regulationRoutes() // data-subject requests and Segment's regulations
 	// The audit log (audit.go records every token's writes and reads of personal data).
 	s.auditRoutes()

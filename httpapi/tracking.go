@@ -119,6 +119,9 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, http.StatusServiceUnavailable, "store_unavailable", "the event log could not store the events; retry")
 		return
 	}
+	// The consent gate (consentgate.go): events whose own consent denies
+	// a purpose storage requires are answered as accepted, stored nowhere.
+	dropped += s.consent.filter(src.Workspace, b)
 	if !s.sealSensitive(w, src.Workspace, b) { // sensitive.go: sensitive traits encrypted before they are stored
 		return
 	}

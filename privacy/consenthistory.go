@@ -153,3 +153,10 @@ func consentChangeRow(c ConsentChange) []string {
 	return []string{itoa(c.Position), ts(c.At), c.How, c.Source, c.Actor, bools(c.CategoryPreferences), c.TCString, gpc,
 		bools(c.Consent), terms, c.Scope, c.Request}
 }
+
+// CurrentProfile reads profile p of workspace, following merges to the
+// profile it now lives in (as Export does). It fails with
+// store.ErrNotFound when the workspace holds no such profile.
+func CurrentProfile(ctx context.Context, st Reader, workspace string, p store.ProfileID) (store.Profile, error) {
+	return resolve(ctx, st, workspace, p)
+}
