@@ -15,7 +15,9 @@ package portal
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,6 +89,9 @@ type Portal struct {
 	codes     codeBook
 	ended     endedSessions
 	published publishing // intents.go
+	// csp is the Content-Security-Policy: no script, and only the
+	// layout's own stylesheet (by its hash).
+	csp string
 	// Rate limits of sending codes (per email, per client address) and
 	// of entering them (per client address).
 	sendPerEmail, sendPerIP, tryPerIP *limiter
@@ -133,6 +138,9 @@ func New(o Options) (*Portal, error) {
 	if p.pages, err = parsePages(); err != nil {
 		return nil, err
 	}
+	if p.csp, err = contentSecurityPolicy(); err != nil {
+		return nil, err
+	}
 	p.routes()
 	return p, nil
 }
@@ -161,7 +169,7 @@ func (p *Portal) Handler() http.Handler {
 			}
 		}()
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", p.csp)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
 		h.Set("Cache-Control", "no-store")
@@ -376,6 +384,22 @@ func (p *Portal) write(w http.ResponseWriter, status int, name string, vw view) 
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
+}
+
+// contentSecurityPolicy allows the layout's inline stylesheet by its
+// SHA-256 and nothing else to run or load but images from the portal.
+func contentSecurityPolicy() (string, error) {
+	layout, err := templateFS.ReadFile("templates/layout.html")
+	if err != nil {
+		return "", fmt.Errorf("portal: %w", err)
+	}
+	_, rest, ok1 := strings.Cut(string(layout), "<style>")
+	css, _, ok2 := strings.Cut(rest, "</style>")
+	if !ok1 || !ok2 || strings.Contains(css, "{{") {
+		return "", errors.New("portal: the layout's stylesheet must be one static <style> element")
+	}
+	sum := sha256.Sum256([]byte(css))
+	return "default-src 'none'; style-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'", nil
 }
 
 // pageNames are the templates in templates/, each rendered inside layout.html.

@@ -24,6 +24,9 @@ func TestSignInWithCode(t *testing.T) {
 	br := b.browser(t)
 	pg := br.get("/portal/acme/")
 	mustContain(t, pg, `<html lang="en">`, `<label for="email">`, "Send me a code")
+	if csp := pg.header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "style-src 'sha256-") || strings.Contains(csp, "unsafe") {
+		t.Errorf("Content-Security-Policy %q", csp)
+	}
 	if c := pg.header.Get("Set-Cookie"); !strings.Contains(c, "Path=/portal/acme/") || !strings.Contains(c, "HttpOnly") || !strings.Contains(c, "SameSite=Lax") {
 		t.Errorf("session cookie %q", c)
 	}
