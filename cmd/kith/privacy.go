@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -109,7 +110,7 @@ func runPrivacy(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("no workspace %q in this store: %w", *workspace, errUsage)
 	}
 	owner := "kith-privacy/" + nodeName()
-	q := requestsFor(st, reg, owner, delivery.New(deliveryOptions(st, reg, owner, allow)))
+	q := requestsFor(st, reg, owner, delivery.New(deliveryOptions(st, reg, owner, allow)), nil)
 
 	switch sub {
 	case "request":
@@ -140,12 +141,15 @@ func runPrivacy(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 // requestsFor returns the data-subject requests of st: kith privacy's, and
-// what kith serve is to pass to the HTTP server (httpapi.Options.Requests)
-// and run (Run). Deletions go through engine's destinations; an engine
-// that is not running sends them too.
-func requestsFor(st store.Store, reg *tenant.Registry, owner string, engine *delivery.Engine) *privacy.Requests {
+// kith serve's. Destination deletions go through engine; without one (a
+// node that does not deliver) they are recorded unsupported.
+func requestsFor(st store.Store, reg *tenant.Registry, owner string, engine *delivery.Engine, logger *slog.Logger) *privacy.Requests {
+	var del privacy.DeleteFunc
+	if engine != nil {
+		del = engine.Delete
+	}
 	return privacy.NewRequests(privacy.RequestOptions{Store: st, Hash: reg.Hash, Rules: processOptions(st, reg, owner).Rules,
-		Delete: engine.Delete})
+		Delete: del, Logger: logger})
 }
 
 // parseSubmission fills s from the request command's flags.

@@ -122,17 +122,15 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		deliveryAPI = engine
 	}
 
+	// One tracker of data-subject requests serves the API, the portal and
+	// the loop that moves requests on (below).
+	requests := requestsFor(st, reg, po.Owner, engine, logger)
 	api := httpapi.New(httpapi.Options{
 		Store: st, Registry: reg, Committer: gc, Limits: ingest.DefaultLimits(),
 		Logger: logger, Metrics: promReg, PublicURL: *publicURL, SDKDir: *sdkDir,
-		Compute: computeAPI, Delivery: deliveryAPI,
+		Compute: computeAPI, Delivery: deliveryAPI, Requests: requests,
 	})
-	var deleteAt privacy.DeleteFunc // nil without delivering: destination deletions are recorded unsupported
-	if engine != nil {
-		deleteAt = engine.Delete
-	}
-	portalRequests := privacy.NewRequests(privacy.RequestOptions{Store: st, Hash: reg.Hash, Rules: po.Rules, Delete: deleteAt, Logger: logger})
-	handler, err := mountPortal(api.Handler(), st, reg, gc, portalRequests, logger, *portalFor, *publicURL, *smtpAddr, *smtpFrom, *smtpUser)
+	handler, err := mountPortal(api.Handler(), st, reg, gc, requests, logger, *portalFor, *publicURL, *smtpAddr, *smtpFrom, *smtpUser)
 	if err != nil {
 		return err
 	}
@@ -151,6 +149,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	logger.Info("kith listening", "addr", ln.Addr().String(), "version", version)
 
 	go retention(ctx, logger, st, reg)
+	go requests.Run(ctx)
 
 	foldCtx, stopFolding := context.WithCancel(ctx)
 	folding := make(chan struct{})
