@@ -95,8 +95,8 @@ type Workspace struct {
 	// default: what records no consent for a purpose is not delivered.
 	DeliverWithoutConsent bool
 	// Purposes (consent.purposes) is the workspace's purpose catalogue:
-	// consent.DefaultPurposes with the workspace's overrides and
-	// additions. nil means consent.Default().
+	// the default purposes with the workspace's overrides and additions.
+	// nil means consent.Default().
 	Purposes *consent.Catalogue
 	// StoreRequires (consent.store_requires) are the purposes an event's
 	// own consent must not deny for the event to be stored; empty (the

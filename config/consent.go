@@ -23,7 +23,7 @@ import (
 //	      lawful_basis: contract
 //	      categories: [Loyalty]
 //
-// purposes override consent.DefaultPurposes by name and add new ones; the
+// purposes override the default purposes (consent.Default) by name and add new ones; the
 // result is checked by consent.NewCatalogue. store_requires names the
 // purposes an event's own consent must not deny for it to be stored.
 

@@ -200,8 +200,8 @@ func (c *Catalogue) key(name string) string {
 	return strings.ToLower(name)
 }
 
-// DefaultPurposes are the purposes of a workspace that declares none.
-var DefaultPurposes = []Purpose{
+// defaultPurposes are the purposes of a workspace that declares none.
+var defaultPurposes = []Purpose{
 	{Name: "necessary", Description: "Provide the service the person asked for and keep it secure: sign-in, orders, receipts, fraud prevention.",
 		Basis: BasisContract, Necessary: true,
 		Categories: []string{"Necessary", "Strictly Necessary", "Essential", "Required", "C0001"},
@@ -226,11 +226,15 @@ var DefaultPurposes = []Purpose{
 		Categories: []string{"Sale", "Sharing", "Sale of Personal Data", "Data Sharing"}},
 }
 
-// Default returns the catalogue of DefaultPurposes.
-var Default = sync.OnceValue(func() *Catalogue {
-	c, err := NewCatalogue(DefaultPurposes)
+// Default returns the catalogue of a workspace that declares no purposes
+// of its own: necessary, analytics, personalization, advertising,
+// marketing and sale_sharing (docs/consent.md).
+func Default() *Catalogue { return defaultCatalogue() }
+
+var defaultCatalogue = sync.OnceValue(func() *Catalogue {
+	c, err := NewCatalogue(defaultPurposes)
 	if err != nil {
-		panic("consent: the default purposes are invalid: " + err.Error()) // a test keeps them valid
+		panic("consent: the default purposes are invalid: " + err.Error()) // TestDefaultCatalogue keeps them valid
 	}
 	return c
 })

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kithcdp/kith/consent"
 	"github.com/kithcdp/kith/privacy"
 	"github.com/kithcdp/kith/store"
 )
@@ -52,6 +53,20 @@ func TestConsentChangeOf(t *testing.T) {
 		}
 		if got != tc.want {
 			t.Errorf("%s:\n got %s\nwant %s", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestScopesAreConsentScopes: the scopes of privacy commands are the ones
+// the consent model evaluates.
+func TestScopesAreConsentScopes(t *testing.T) {
+	t.Parallel()
+	if privacy.ScopeAll != consent.ScopeAll || privacy.ScopeMarketing != consent.ScopeMarketing || privacy.ScopeProfiling != consent.ScopeProfiling {
+		t.Error("privacy and consent disagree on the scopes of restriction and objection")
+	}
+	for _, name := range []string{"no-third-party-sharing", "no-tracking-off-site", "no-profiling", "no-marketing"} {
+		if _, ok := consent.LookupTerm(name); !ok {
+			t.Errorf("term %q is not in the catalogue", name)
 		}
 	}
 }
