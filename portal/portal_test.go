@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -326,6 +327,33 @@ func TestMyTerms(t *testing.T) {
 	// A consent receipt is not a terms agreement, nor the other way round.
 	if pg := br.get(strings.Replace(agreement, "/terms/", "/receipts/", 1)); pg.status != http.StatusNotFound {
 		t.Errorf("a terms event as a receipt: %d", pg.status)
+	}
+}
+
+func TestEventPages(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOptions{})
+	b.seedAda(t)
+	var calls []string
+	for i := range 55 {
+		calls = append(calls, fmt.Sprintf(`{"type":"track","userId":"u-ada","event":"Viewed %02d"}`, i))
+	}
+	b.track(t, "batch", `{"batch":[`+strings.Join(calls, ",")+`]}`)
+	b.fold(t)
+	br := b.browser(t)
+	pg := br.signIn("ada@example.com")
+	mustContain(t, pg, "Viewed 54", "Viewed 05", "Older events")
+	if strings.Contains(pg.body, "Viewed 04") || strings.Contains(pg.body, "Newest events") {
+		t.Error("the first page holds more than the newest 50 events")
+	}
+	older := regexp.MustCompile(`href="(/portal/acme/\?before=\d+)"`).FindStringSubmatch(pg.body)
+	if older == nil {
+		t.Fatal("no link to older events")
+	}
+	pg = br.get(older[1])
+	mustContain(t, pg, "Viewed 04", "Viewed 00", "Pricing", "Newest events")
+	if strings.Contains(pg.body, "Viewed 05") || strings.Contains(pg.body, "Older events") {
+		t.Error("the second page repeats the first or offers more")
 	}
 }
 
