@@ -634,7 +634,7 @@ func (q *Requests) Advance(ctx context.Context, r store.PrivacyRequest) (store.P
 		return r, fmt.Errorf("advance %s: read its job: %w", r.ID, err)
 	}
 	now := q.o.Now()
-	if hasPending(r) && !r.LeaseUntil.After(now) {
+	if slices.ContainsFunc(r.Destinations, q.due) && !r.LeaseUntil.After(now) {
 		nr, err := q.sendDeletions(ctx, r, j)
 		if err != nil {
 			return q.current(ctx, r, err)
@@ -685,6 +685,16 @@ func hasPending(r store.PrivacyRequest) bool {
 	return slices.ContainsFunc(r.Destinations, func(d store.DestinationDeletion) bool { return d.Status == store.DeletionPending })
 }
 
+// retryEvery is the least time between two tries of a deletion that
+// failed in a way worth retrying.
+const retryEvery = time.Minute
+
+// due reports whether a deletion is to be sent now: pending, and never
+// tried or last tried retryEvery ago.
+func (q *Requests) due(d store.DestinationDeletion) bool {
+	return d.Status == store.DeletionPending && (d.Detail == "" || q.o.Now().Sub(d.At) >= retryEvery)
+}
+
 // failedDeletions names the destinations whose deletion failed.
 func failedDeletions(r store.PrivacyRequest) string {
 	var out []string
@@ -697,8 +707,9 @@ func failedDeletions(r store.PrivacyRequest) string {
 }
 
 // sendDeletions claims r (a compare-and-set of its lease), sends each
-// pending deletion and stores the outcomes. A deletion that fails in a
-// way worth retrying stays pending (until the deadline passes).
+// deletion due and stores the outcomes. A deletion that fails in a way
+// worth retrying stays pending, to be tried again retryEvery later, until
+// the deadline passes.
 func (q *Requests) sendDeletions(ctx context.Context, r store.PrivacyRequest, j job) (store.PrivacyRequest, error) {
 	r.LeaseUntil = q.o.Now().Add(leaseFor)
 	r, err := q.o.Store.UpdatePrivacyRequest(ctx, r)
@@ -707,7 +718,7 @@ func (q *Requests) sendDeletions(ctx context.Context, r store.PrivacyRequest, j 
 	}
 	r.Destinations = slices.Clone(r.Destinations)
 	for i, d := range r.Destinations {
-		if d.Status != store.DeletionPending {
+		if !q.due(d) {
 			continue
 		}
 		d.Status, d.Detail = q.deleteAt(ctx, r, j, d.Destination)

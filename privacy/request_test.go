@@ -261,6 +261,11 @@ func TestRequestDeletionOutcomes(t *testing.T) {
 			if (r.Status == store.RequestInProgress) == (r.Job == nil) {
 				t.Fatalf("job %s with status %s", r.Job, r.Status)
 			}
+			// A deletion to retry is not tried again at once.
+			tries := len(d.sent)
+			if r, err = q.Get(ctx, seedWS, r.ID); err != nil || len(d.sent) != tries {
+				t.Fatalf("read again: %d deletions sent, was %d (%v)", len(d.sent), tries, err)
+			}
 			// DELETE_ONLY suppresses nothing.
 			n := 0
 			if err := st.ScanSuppressed(ctx, seedWS, func(store.Suppression) error { n++; return nil }); err != nil || n != 0 {
