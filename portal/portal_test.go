@@ -455,6 +455,8 @@ func TestBadInput(t *testing.T) {
 	br := b.browser(t)
 	anon := b.browser(t)
 	anon.get("/portal/acme/")
+	nobody := b.browser(t)
+	nobody.signIn("nobody@example.com")
 	br.signIn("ada@example.com")
 	cases := []struct {
 		name   string
@@ -487,6 +489,9 @@ func TestBadInput(t *testing.T) {
 		{"step-up to nowhere", br, "POST", "/portal/acme/step-up", url.Values{"next": {"elsewhere"}}, 400, "next=download or next=delete"},
 		{"delete without step-up", br, "POST", "/portal/acme/delete", url.Values{"confirm": {"yes"}}, 403, "fresh code"},
 		{"request of another key", anon, "GET", "/portal/acme/requests/r1?k=00", nil, 404, "no request at this address"},
+		{"consent, nothing held", nobody, "POST", "/portal/acme/consent", url.Values{"purpose": {"advertising"}, "granted": {"false"}}, 404, "We hold nothing about this email"},
+		{"correct, nothing held", nobody, "POST", "/portal/acme/correct", url.Values{"trait.name": {"x"}}, 404, "We hold nothing about this email"},
+		{"terms, nothing held", nobody, "POST", "/portal/acme/terms", url.Values{"term": {"no-marketing"}}, 404, "We hold nothing about this email"},
 		{"big form", anon, "POST", "/portal/acme/signin", url.Values{"email": {strings.Repeat("a", 70<<10)}}, 400, "could not be read"},
 	}
 	for _, c := range cases {
@@ -499,5 +504,14 @@ func TestBadInput(t *testing.T) {
 		if pg.status != c.status || !strings.Contains(pg.body, c.says) {
 			t.Errorf("%s: %d, want %d saying %q:\n%.2000s", c.name, pg.status, c.status, c.says, pg.body)
 		}
+	}
+	// Download and delete with a fresh code, but nothing held.
+	nobody.stepUp("download")
+	if pg := nobody.post("/portal/acme/download", nil); pg.status != http.StatusNotFound || !strings.Contains(pg.body, "nothing to download") {
+		t.Errorf("download, nothing held: %d", pg.status)
+	}
+	nobody.stepUp("delete")
+	if pg := nobody.post("/portal/acme/delete", url.Values{"confirm": {"yes"}}); pg.status != http.StatusNotFound || !strings.Contains(pg.body, "nothing to delete") {
+		t.Errorf("delete, nothing held: %d", pg.status)
 	}
 }
