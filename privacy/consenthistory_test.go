@@ -1,6 +1,7 @@
 package privacy_test
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -69,4 +70,46 @@ func TestScopesAreConsentScopes(t *testing.T) {
 			t.Errorf("term %q is not in the catalogue", name)
 		}
 	}
+}
+
+// TestExportConsentChoices: the export's consent holds the GPC opt-out,
+// the terms and restrictions folded from control events, and its
+// consent_history lists each change, newest first — on both backends.
+func TestExportConsentChoices(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		appendEvents(t, st, seedWS, `{"type":"identify","userId":"u-7","traits":{"email":"cy@example.com"},"timestamp":"2026-11-24T09:00:00Z","messageId":"c-1"}`)
+		ev, err := (&privacy.Command{Action: privacy.ActionTerms, Identifier: store.Identifier{Type: "user_id", Value: "u-7"},
+			Terms: []string{"no-profiling"}, Actor: "portal", Via: "portal"}).Event(seedWS, seedRX.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		restrict, err := (&privacy.Command{Action: privacy.ActionRestrict, Identifier: store.Identifier{Type: "email", Value: "cy@example.com"},
+			Scope: privacy.ScopeMarketing, Actor: "token:dpo", Via: "api"}).Event(seedWS, seedRX.Add(2*time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		gpc := store.Event{Workspace: seedWS, Source: "web", MessageID: "c-2", Type: "page", Name: "Home", UserID: "u-7",
+			Timestamp: seedRX.Add(3 * time.Minute), ReceivedAt: seedRX.Add(3 * time.Minute), Format: store.FormatVersion,
+			Signals: store.Signals{GPC: true}, Raw: []byte(`{"type":"page","userId":"u-7","name":"Home"}`)}
+		if _, err := st.Append(ctx, &store.Batch{Events: []store.Event{ev, restrict, gpc}}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		fold(t, st, seedWS)
+		e, _, files := exportBoth(t, st, seedWS, lookup(t, st, seedWS, "user_id", "u-7"))
+		if c := e.Consent; c == nil || !c.GPC || js(t, c.Terms) != `["no-profiling"]` || js(t, c.Restricted) != `["marketing"]` {
+			t.Errorf("consent %s", js(t, e.Consent))
+		}
+		var hows []string
+		for _, c := range e.ConsentHistory {
+			hows = append(hows, c.How+" by "+c.Actor)
+		}
+		if js(t, hows) != `["page Home by person","privacy restrict by token:dpo","privacy terms by portal"]` {
+			t.Errorf("consent_history %q", hows)
+		}
+		if rows := files["consent_history.csv"]; len(rows) != 4 || rows[3][2] != "privacy terms" || rows[3][9] != `["no-profiling"]` {
+			t.Errorf("consent_history.csv %q", rows)
+		}
+	})
 }

@@ -129,12 +129,20 @@ type AudienceChange struct {
 	Position int64     `json:"position"`
 }
 
-// Consent is the person's current consent: the categoryPreferences of the
-// latest event that carried any (Segment's context.consent).
+// Consent is the person's current consent: the categoryPreferences (and
+// TC string) of the latest event that carried any (Segment's
+// context.consent), with the changes made since through privacy control
+// events, the Global Privacy Control opt-out, and the person's terms,
+// restrictions and objections (docs/consent.md).
 type Consent struct {
 	CategoryPreferences map[string]json.RawMessage `json:"category_preferences"`
 	GivenAt             time.Time                  `json:"given_at"` // that event's timestamp
 	Position            int64                      `json:"position"`
+	TCString            string                     `json:"tc_string,omitempty"`
+	GPC                 bool                       `json:"gpc,omitempty"`
+	Terms               []string                   `json:"terms,omitempty"`
+	Restricted          []string                   `json:"restricted,omitempty"`
+	Objected            []string                   `json:"objected,omitempty"`
 }
 
 // LinkedProfile is an account (for a user; a user for an account) the
@@ -385,11 +393,17 @@ func (r *Report) readComputed(ctx context.Context, st Reader, ws string, id stor
 				CategoryPreferences map[string]json.RawMessage `json:"categoryPreferences"`
 				Timestamp           time.Time                  `json:"timestamp"`
 				Position            int64                      `json:"position"`
+				TCString            string                     `json:"tcString"`
+				GPC                 bool                       `json:"gpc"`
+				Terms               []string                   `json:"terms"`
+				Restricted          []string                   `json:"restricted"`
+				Objected            []string                   `json:"objected"`
 			}
 			if err := json.Unmarshal(v.Value, &c); err != nil {
 				return fmt.Errorf("read consent: %w", err)
 			}
-			r.Consent = &Consent{CategoryPreferences: c.CategoryPreferences, GivenAt: c.Timestamp.UTC(), Position: c.Position}
+			r.Consent = &Consent{CategoryPreferences: c.CategoryPreferences, GivenAt: c.Timestamp.UTC(), Position: c.Position,
+				TCString: c.TCString, GPC: c.GPC, Terms: c.Terms, Restricted: c.Restricted, Objected: c.Objected}
 		case audiences[v.Name]:
 			seen[v.Name] = true
 			a := Audience{Name: v.Name, Member: string(v.Value) == "true", ComputedAt: v.At.UTC(), Position: v.Position}
