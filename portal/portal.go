@@ -2,8 +2,10 @@
 // the company holds data on signs in with a one-time code sent to their
 // email, sees what is held on them (traits, events, identifiers,
 // audiences, every recipient), grants and withdraws consent per purpose
-// (with a signed consent receipt for each change), downloads, corrects and
-// deletes their data. See docs/portal.md.
+// (with a signed consent receipt for each change), sets their own terms,
+// publishes intents that companies answer without learning who they are
+// (intents.go), and downloads, corrects and deletes their data. See
+// docs/portal.md.
 //
 // The pages are rendered on the server with html/template and need no
 // JavaScript; the portal of workspace ws is served at /portal/{ws}/ when
