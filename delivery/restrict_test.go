@@ -47,7 +47,8 @@ func (f *fixture) outboxEnd(t *testing.T) int64 {
 // "restricted": ["all"] of their consent value), a strictly necessary
 // destination receives nothing about them — not their events, nor the
 // audience exit and trait change the restriction itself causes — while
-// another person's deliveries go on.
+// another person's deliveries go on. The events after the restriction in
+// the log wait until it is folded.
 func TestRestrictedAll(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, st store.Store) {
@@ -84,8 +85,13 @@ func TestRestrictedAll(t *testing.T) {
 
 		f.control(t, privacy.Command{Action: privacy.ActionRestrict, Scope: privacy.ScopeAll,
 			Identifier: store.Identifier{Type: "user_id", Value: "u1"}})
-		f.fold(t)
 		f.send(t, track("m3", "Viewed", ""), `{"type":"track","userId":"u2","messageId":"m4","event":"Viewed"}`)
+		// Until the restriction (position 3) is folded, the events after it
+		// wait.
+		time.Sleep(300 * time.Millisecond)
+		if c := f.cursor(t); c.Log != 2 || len(delivered()) != before {
+			t.Fatalf("log cursor %d, %d deliveries before the restriction was folded: want 2 and %d", c.Log, len(delivered()), before)
+		}
 		f.fold(t)
 		end := f.outboxEnd(t)
 		waitFor(t, "the destination to pass everything", func() bool {

@@ -725,6 +725,7 @@ func (w *worker) gatePage(ctx context.Context, items []item, fresh bool) {
 	if fresh {
 		for _, it := range items {
 			delete(w.consents, it.d.Profile) // read below, or else by the gate
+			delete(w.blocked, it.d.Profile)
 		}
 	}
 	pr, ok := w.e.o.Store.(pageReader)
