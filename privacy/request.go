@@ -135,6 +135,10 @@ type RequestOptions struct {
 	// Delete sends deletions to destinations; nil (a node that does not
 	// deliver) marks them unsupported.
 	Delete DeleteFunc
+	// Seal encrypts the workspace's sensitive traits in a batch before it
+	// is appended (tenant.Registry.SealBatch: a correction carries trait
+	// values); nil appends the batch as it is.
+	Seal func(ws string, b *store.Batch) error
 	// Now returns the current time; nil means time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger // nil: slog.Default()
@@ -581,6 +585,11 @@ func (q *Requests) appendCommands(ctx context.Context, ws string, cmds []Command
 			return nil, err
 		}
 		b.Events = append(b.Events, ev)
+	}
+	if q.o.Seal != nil {
+		if err := q.o.Seal(ws, b); err != nil {
+			return nil, err
+		}
 	}
 	res, err := q.o.Store.Append(ctx, b, 0)
 	if err != nil {

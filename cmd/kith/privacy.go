@@ -149,7 +149,7 @@ func requestsFor(st store.Store, reg *tenant.Registry, owner string, engine *del
 		del = engine.Delete
 	}
 	return privacy.NewRequests(privacy.RequestOptions{Store: st, Hash: reg.Hash, Rules: processOptions(st, reg, owner).Rules,
-		Delete: del, Logger: logger})
+		Delete: del, Seal: reg.SealBatch, Logger: logger})
 }
 
 // parseSubmission fills s from the request command's flags.

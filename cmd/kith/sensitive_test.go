@@ -12,8 +12,9 @@ import (
 	"github.com/kithcdp/kith/tenant"
 )
 
-// An import encrypts sensitive traits as the Tracking API does.
-func TestImportSealsSensitiveTraits(t *testing.T) {
+// An import, and a correction through kith privacy, encrypt sensitive
+// traits as the Tracking API does.
+func TestImportAndCorrectionSealSensitiveTraits(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	data, files := t.TempDir(), t.TempDir()
@@ -34,6 +35,11 @@ func TestImportSealsSensitiveTraits(t *testing.T) {
 	if err := run(ctx, []string{"import", "--data", data, "--workspace", "acme", "--source", "crm", "--quiet", in}, &out, &errOut); err != nil {
 		t.Fatalf("%v: %s", err, errOut.String())
 	}
+	// A correction (a data-subject request) carries trait values too.
+	if err := run(ctx, []string{"privacy", "request", "--data", data, "--workspace", "acme", "--type", "rectification",
+		"--identifier", "user_id:u-1", "--traits", `{"ssn":"987-65-4321"}`}, &out, &errOut); err != nil {
+		t.Fatalf("%v: %s", err, errOut.String())
+	}
 	matches, _ := filepath.Glob(filepath.Join(data, "*"))
 	stored := false
 	for _, f := range matches {
@@ -41,8 +47,8 @@ func TestImportSealsSensitiveTraits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if bytes.Contains(b, []byte("123-45-6789")) {
-			t.Errorf("%s holds the ssn in the clear", filepath.Base(f))
+		if bytes.Contains(b, []byte("123-45-6789")) || bytes.Contains(b, []byte("987-65-4321")) {
+			t.Errorf("%s holds an ssn in the clear", filepath.Base(f))
 		}
 		stored = stored || bytes.Contains(b, []byte(`"name":"Ada"`))
 	}
