@@ -20,15 +20,14 @@ const TermsFormat = "kith.personal-terms/v1"
 // event), the person as this record signed by the company (a JWS with the
 // key of the receipts).
 type Agreement struct {
-	Format      string           `json:"format"`      // TermsFormat
-	AgreementID string           `json:"agreementID"` // the control event's messageId
-	Person      string           `json:"person"`      // the person's email
-	Company     PIIController    `json:"company"`
-	Terms       []consent.Term   `json:"terms"`    // empty: the person withdrew their terms
-	AgreedAt    int64            `json:"agreedAt"` // unix seconds
-	Effect      string           `json:"effect"`
-	Identifier  store.Identifier `json:"-"`
-	LogPosition int64            `json:"kithLogPosition"`
+	Format      string         `json:"format"`      // TermsFormat
+	AgreementID string         `json:"agreementID"` // the control event's messageId
+	Person      string         `json:"person"`      // the person's email
+	Company     PIIController  `json:"company"`
+	Terms       []consent.Term `json:"terms"`    // empty: the person withdrew their terms
+	AgreedAt    int64          `json:"agreedAt"` // unix seconds
+	Effect      string         `json:"effect"`
+	LogPosition int64          `json:"kithLogPosition"`
 }
 
 // termsView is the terms page's data.
