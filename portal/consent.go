@@ -67,12 +67,12 @@ func (p *Portal) receipt(w http.ResponseWriter, r *http.Request, v *visit) {
 	jws := p.signReceipt(rc)
 	switch format {
 	case "jwt":
-		p.saveSession(w, v.ws, v.s)
+		p.saveSession(w, v)
 		w.Header().Set("Content-Type", "application/jwt")
 		w.Header().Set("Content-Disposition", `attachment; filename="consent-receipt-`+rc.ConsentReceiptID+`.jwt"`)
 		_, _ = w.Write([]byte(jws))
 	case "json":
-		p.saveSession(w, v.ws, v.s)
+		p.saveSession(w, v)
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Disposition", `attachment; filename="consent-receipt-`+rc.ConsentReceiptID+`.json"`)
 		enc := json.NewEncoder(w)

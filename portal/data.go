@@ -175,7 +175,7 @@ func (p *Portal) download(w http.ResponseWriter, r *http.Request, v *visit) {
 		p.storeFailed(w, v, "export your data", err)
 		return
 	}
-	p.saveSession(w, v.ws, v.s)
+	p.saveSession(w, v)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="kith-export-%s-%d-%s.json"`, v.ws, rep.Profile.KithID, v.now.Format("20060102T150405Z")))
 	if err := rep.WriteJSON(w); err != nil {

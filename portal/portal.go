@@ -219,6 +219,7 @@ type visit struct {
 	s       *session
 	now     time.Time
 	expired bool // a signed-in session timed out: say so on the sign-in page
+	tls     bool // the request came over TLS
 }
 
 // handle registers h under pattern: it answers 404 for a workspace whose
@@ -234,7 +235,7 @@ func (p *Portal) handle(pattern string, signedIn bool, h func(http.ResponseWrite
 		}
 		now := p.o.Now().UTC()
 		s, expired := p.loadSession(r, ws, now)
-		v := &visit{ws: ws, s: s, now: now, expired: expired}
+		v := &visit{ws: ws, s: s, now: now, expired: expired, tls: r.TLS != nil}
 		if r.Method == http.MethodPost {
 			r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 			if err := r.ParseForm(); err != nil {
@@ -242,7 +243,7 @@ func (p *Portal) handle(pattern string, signedIn bool, h func(http.ResponseWrite
 				return
 			}
 			if !p.validCSRF(r, ws, s) {
-				p.saveSession(w, ws, s)
+				p.saveSession(w, v)
 				p.renderError(w, ws, http.StatusForbidden, "This form has expired or did not come from this site. Go back, reload the page and try again.")
 				return
 			}
@@ -252,7 +253,7 @@ func (p *Portal) handle(pattern string, signedIn bool, h func(http.ResponseWrite
 				p.redirect(w, r, v, "")
 				return
 			}
-			p.saveSession(w, ws, s)
+			p.saveSession(w, v)
 			p.renderError(w, ws, http.StatusUnauthorized, "Your session has ended. Sign in again.")
 			return
 		}
@@ -341,14 +342,14 @@ func (p *Portal) storeFailed(w http.ResponseWriter, v *visit, doing string, err 
 		return
 	}
 	p.o.Logger.Error("portal: store call failed", "workspace", v.ws, "doing", doing, "err", err)
-	p.saveSession(w, v.ws, v.s)
+	p.saveSession(w, v)
 	p.renderError(w, v.ws, http.StatusServiceUnavailable, "Something went wrong on our side while we tried to "+doing+". Please try again in a moment.")
 }
 
 // redirect answers 303 to the workspace's portal page path (relative to
 // /portal/{ws}/), writing the session first.
 func (p *Portal) redirect(w http.ResponseWriter, r *http.Request, v *visit, path string) {
-	p.saveSession(w, v.ws, v.s)
+	p.saveSession(w, v)
 	http.Redirect(w, r, cookiePath(v.ws)+path, http.StatusSeeOther)
 }
 
@@ -366,7 +367,7 @@ type view struct {
 // render writes page name with status, writing the session cookie first.
 func (p *Portal) render(w http.ResponseWriter, v *visit, status int, name, title string, data any, notice, errMsg string) {
 	vw := view{WS: v.ws, Title: title, Email: v.s.Email, CSRF: p.csrfToken(v.ws, v.s), Notice: notice, Error: errMsg, Data: data}
-	p.saveSession(w, v.ws, v.s)
+	p.saveSession(w, v)
 	p.write(w, status, name, vw)
 }
 

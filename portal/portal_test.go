@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"slices"
@@ -61,6 +62,23 @@ func TestSignInWithCode(t *testing.T) {
 	mustContain(t, pg, "You are signed out.")
 	br.restore(old)
 	mustContain(t, br.get("/portal/acme/"), "Send me a code")
+}
+
+// TestSecureCookieOverTLS: a request that came over TLS gets a Secure
+// cookie even without Options.SecureCookies.
+func TestSecureCookieOverTLS(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOptions{})
+	rec := httptest.NewRecorder()
+	b.srv.Config.Handler.ServeHTTP(rec, httptest.NewRequest("GET", "https://kith.example/portal/acme/", nil))
+	if c := rec.Header().Get("Set-Cookie"); rec.Code != 200 || !strings.Contains(c, "; Secure") {
+		t.Errorf("%d, cookie %q", rec.Code, c)
+	}
+	rec = httptest.NewRecorder()
+	b.srv.Config.Handler.ServeHTTP(rec, httptest.NewRequest("GET", "http://kith.example/portal/acme/", nil))
+	if c := rec.Header().Get("Set-Cookie"); strings.Contains(c, "Secure") {
+		t.Errorf("over plain HTTP, cookie %q", c)
+	}
 }
 
 // cookies returns the browser's cookies of the portal.

@@ -103,12 +103,13 @@ func (p *Portal) loadSession(r *http.Request, ws string, now time.Time) (s *sess
 	return &old, false
 }
 
-// saveSession writes s into the response's cookie.
-func (p *Portal) saveSession(w http.ResponseWriter, ws string, s *session) {
-	plain, _ := json.Marshal(s) // plain data: cannot fail
+// saveSession writes v's session into the response's cookie: Secure when
+// Options.SecureCookies says so or the request came over TLS.
+func (p *Portal) saveSession(w http.ResponseWriter, v *visit) {
+	plain, _ := json.Marshal(v.s) // plain data: cannot fail
 	http.SetCookie(w, &http.Cookie{
-		Name: cookieName, Value: p.keys.sealValue(plain, "session:"+ws), Path: cookiePath(ws),
-		HttpOnly: true, Secure: p.o.SecureCookies, SameSite: http.SameSiteLaxMode,
+		Name: cookieName, Value: p.keys.sealValue(plain, "session:"+v.ws), Path: cookiePath(v.ws),
+		HttpOnly: true, Secure: p.o.SecureCookies || v.tls, SameSite: http.SameSiteLaxMode,
 		MaxAge: int(maxLifetime / time.Second),
 	})
 }

@@ -46,7 +46,7 @@ func (p *Portal) sendCode(w http.ResponseWriter, r *http.Request, v *visit, c *c
 	digest := p.keys.emailDigest(v.ws, c.Email)
 	if !p.sendPerIP.allow(p.clientAddr(r), v.now) || !p.sendPerEmail.allow(v.ws+"/"+digest, v.now) {
 		p.o.Logger.Warn("portal: code requests rate-limited", "workspace", v.ws, "email_digest", digest)
-		p.saveSession(w, v.ws, v.s)
+		p.saveSession(w, v)
 		p.renderError(w, v.ws, http.StatusTooManyRequests, "Too many codes were asked for. Wait a few minutes, then try again.")
 		return
 	}
@@ -54,7 +54,7 @@ func (p *Portal) sendCode(w http.ResponseWriter, r *http.Request, v *visit, c *c
 	code := p.codeFor(v.ws, c)
 	if err := p.deliverCode(r.Context(), v.ws, c, digest, code); err != nil {
 		p.o.Logger.Error("portal: send code", "workspace", v.ws, "email_digest", digest, "err", err)
-		p.saveSession(w, v.ws, v.s)
+		p.saveSession(w, v)
 		p.renderError(w, v.ws, http.StatusServiceUnavailable, "We could not send the email just now. Please try again in a moment.")
 		return
 	}

@@ -118,7 +118,7 @@ func (p *Portal) agreement(w http.ResponseWriter, r *http.Request, v *visit) {
 	payload, _ := json.Marshal(a) // plain data: cannot fail
 	jws := p.keys.signJWS("JWT", payload)
 	if r.URL.Query().Get("format") == "jwt" {
-		p.saveSession(w, v.ws, v.s)
+		p.saveSession(w, v)
 		w.Header().Set("Content-Type", "application/jwt")
 		w.Header().Set("Content-Disposition", `attachment; filename="terms-agreement-`+a.AgreementID+`.jwt"`)
 		_, _ = w.Write([]byte(jws))
