@@ -54,6 +54,10 @@ type Options struct {
 	// purposes and the purposes storage requires (consentgate.go); nil
 	// applies the default purposes and stores every event.
 	ConsentModel func(workspace string) ConsentModel
+	// Intents, if set, records answers to the intents people publish
+	// through the customer portal (intents.go); nil: every intent is
+	// unknown.
+	Intents IntentResponder
 	// Requests, if set, carries out data-subject requests (regulations.go);
 	// nil builds one that sends no destination deletions.
 	Requests *privacy.Requests
@@ -78,6 +82,7 @@ type Server struct {
 	suppress *suppressor // suppression.go
 	consent  *consentGate
 	requests *privacy.Requests
+	intents  IntentResponder
 	mux      *http.ServeMux
 	// patterns are the patterns registered with handle, in order (the
 	// isolation test walks them all).
@@ -98,7 +103,7 @@ func New(o Options) *Server {
 	s := &Server{
 		st: o.Store, reg: o.Registry, gc: o.Committer, limits: o.Limits,
 		log: o.Logger, promReg: o.Metrics, public: o.PublicURL, now: o.Now,
-		sdkDir: o.SDKDir, compute: o.Compute, delivery: o.Delivery, requests: o.Requests, mux: http.NewServeMux(),
+		sdkDir: o.SDKDir, compute: o.Compute, delivery: o.Delivery, requests: o.Requests, intents: o.Intents, mux: http.NewServeMux(),
 	}
 	s.metrics = newMetrics(o.Metrics, o.Store)
 	s.audit = newAuditor(o.Store, o.Registry, o.Logger, o.Now, o.Metrics)
@@ -151,6 +156,7 @@ func (s *Server) routes() {
 	s.suppressionRoutes()
 	s.consentRoutes()
 	s.regulationRoutes() // data-subject requests and Segment's regulations
+	s.intentRoutes()     // answers to the portal's intentcasting
 	// The audit log (audit.go records every token's writes and reads of personal data).
 	s.auditRoutes()
 	// Rotation of tokens and write keys (tokensapi.go).

@@ -14,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"github.com/kithcdp/kith/config"
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/ingest"
 	"github.com/kithcdp/kith/store"
@@ -48,11 +47,10 @@ const sourceIntents = "kith-portal"
 // maxIntents is how many intents one person may publish in a workspace.
 const maxIntents = 20
 
-// Limits of an intent's and a response's fields, in characters.
+// Limits of an intent's fields, in characters.
 const (
 	maxLookingFor = 200
 	maxField      = 100
-	maxMessage    = 1000
 )
 
 // contactChannels are the ways a person may ask to be contacted.
@@ -307,90 +305,26 @@ func (p *Portal) appendCalls(ctx context.Context, ws string, now time.Time, call
 	return err
 }
 
-// IntentAPI is the company's side of intentcasting, an admin API:
-//
-//	POST /v1/workspaces/{workspace}/intents/{intent}/responses  {"from": "…", "message": "…"}
-//
-// It appends a track "Intent Response" on the intent's anonymousId and
-// answers 201 {"intent": id, "response": the response's messageId}. The token needs the
-// admin scope on the workspace; errors are JSON {"error": {code, message}}
-// as in the rest of the API.
-func (p *Portal) IntentAPI() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /v1/workspaces/{workspace}/intents/{intent}/responses", p.handleIntentResponse)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		apiError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
-	})
-	return mux
-}
-
-func (p *Portal) handleIntentResponse(w http.ResponseWriter, r *http.Request) {
-	ws, id := r.PathValue("workspace"), r.PathValue("intent")
-	if !p.enabled(ws) {
-		apiError(w, http.StatusNotFound, "not_found", "no customer portal is served for workspace "+strconv.Quote(ws))
-		return
+// RespondIntent records a company's answer to an intent (the admin API's
+// side of intentcasting, httpapi.IntentResponder): a track "Intent
+// Response" on the intent's anonymousId. found is false when workspace ws
+// serves no portal or holds no such intent.
+func (p *Portal) RespondIntent(ctx context.Context, ws, intent, from, message string) (string, bool, error) {
+	if !p.enabled(ws) || !strings.HasPrefix(intent, "intent-") {
+		return "", false, nil
 	}
-	token := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
-	if token == "" || !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="kith"`)
-		apiError(w, http.StatusUnauthorized, "missing_token", "send an access token as a Bearer token")
-		return
+	if _, err := uuid.Parse(strings.TrimPrefix(intent, "intent-")); err != nil {
+		return "", false, nil
 	}
-	pr, ok := p.o.Registry.Authenticate(token)
-	if !ok {
-		apiError(w, http.StatusUnauthorized, "invalid_token", "the token is not one Kith knows")
-		return
-	}
-	if !pr.Can(ws, config.ScopeAdmin) {
-		apiError(w, http.StatusForbidden, "forbidden", "the token needs the admin scope on this workspace")
-		return
-	}
-	var req struct {
-		From    string `json:"from"`
-		Message string `json:"message"`
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
-		apiError(w, http.StatusBadRequest, "invalid_json", `the body must be {"from": "who answers", "message": "the offer"} (at most 16 KiB)`)
-		return
-	}
-	req.From, req.Message = strings.TrimSpace(req.From), strings.TrimSpace(req.Message)
-	if req.From == "" || req.Message == "" || utf8.RuneCountInString(req.From) > maxField || utf8.RuneCountInString(req.Message) > maxMessage {
-		apiError(w, http.StatusBadRequest, "invalid_response", fmt.Sprintf("from (at most %d characters) and message (at most %d) are required", maxField, maxMessage))
-		return
-	}
-	if _, err := uuid.Parse(strings.TrimPrefix(id, "intent-")); err != nil || !strings.HasPrefix(id, "intent-") {
-		apiError(w, http.StatusNotFound, "intent_not_found", "no intent "+strconv.Quote(id))
-		return
-	}
-	_, found, err := p.readIntent(r.Context(), ws, id)
-	if err != nil {
-		p.o.Logger.Error("intent api: read the intent", "workspace", ws, "err", err)
-		apiError(w, http.StatusServiceUnavailable, "store_unavailable", "could not read the intent; retry")
-		return
-	}
-	if !found {
-		apiError(w, http.StatusNotFound, "intent_not_found", "no intent "+strconv.Quote(id))
-		return
+	if _, found, err := p.readIntent(ctx, ws, intent); err != nil || !found {
+		return "", false, err
 	}
 	mid := "intent-response-" + uuid.NewString()
-	now := p.o.Now().UTC()
-	err = p.appendCalls(r.Context(), ws, now, map[string]any{"type": "track", "event": EventIntentResponse, "anonymousId": id, "messageId": mid,
-		"properties": map[string]string{"from": req.From, "message": req.Message}})
+	err := p.appendCalls(ctx, ws, p.o.Now().UTC(), map[string]any{"type": "track", "event": EventIntentResponse, "anonymousId": intent, "messageId": mid,
+		"properties": map[string]string{"from": from, "message": message}})
 	if err != nil {
-		p.o.Logger.Error("intent api: append the response", "workspace", ws, "err", err)
-		apiError(w, http.StatusServiceUnavailable, "store_unavailable", "could not record the response; retry")
-		return
+		return "", false, fmt.Errorf("append the answer to an intent: %w", err)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusCreated)
-	_ = json.NewEncoder(w).Encode(map[string]string{"intent": id, "response": mid})
+	return mid, true, nil
 }
 
-// apiError writes Kith's JSON error.
-func apiError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]map[string]string{"error": {"code": code, "message": msg}})
-}

@@ -42,14 +42,21 @@ import (
 // their positions.
 type AppendFunc func(ctx context.Context, b *store.Batch) ([]store.Appended, error)
 
-// CommitterAppend appends through the server's group committer with each
-// workspace's dedup window, as the HTTP API does.
+// CommitterAppend seals sensitive traits and appends through the server's
+// group committer with each workspace's dedup window, as the HTTP API
+// does.
 func CommitterAppend(gc *store.GroupCommitter, reg *tenant.Registry) AppendFunc {
 	return func(ctx context.Context, b *store.Batch) ([]store.Appended, error) {
 		var window time.Duration
 		if len(b.Events) > 0 {
-			if w, ok := reg.Workspace(b.Events[0].Workspace); ok {
+			ws := b.Events[0].Workspace
+			if w, ok := reg.Workspace(ws); ok {
 				window = w.DedupWindow
+			}
+			// A correction carries trait values: sensitive ones are
+			// sealed as the Tracking API seals them.
+			if err := reg.SealBatch(ws, b); err != nil {
+				return nil, err
 			}
 		}
 		return gc.Append(ctx, b, window)
@@ -147,13 +154,12 @@ func New(o Options) (*Portal, error) {
 	return p, nil
 }
 
-// Mount serves the portal's paths (/portal/…) and its intent API
-// (/v1/workspaces/{workspace}/intents/…) with portal, and every other path
-// with api.
+// Mount serves the portal's paths (/portal/…) with portal and every
+// other path with api (whose Options.Intents should be the portal, for the
+// company's side of intentcasting).
 func Mount(api http.Handler, portal *Portal) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/portal/", portal.Handler())
-	mux.Handle("/v1/workspaces/{workspace}/intents/", portal.IntentAPI())
 	mux.Handle("/", api)
 	return mux
 }

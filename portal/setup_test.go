@@ -176,7 +176,6 @@ func setup(t testing.TB, o setupOptions) *bundle {
 			return w.Identity, nil
 		},
 	})
-	api := httpapi.New(httpapi.Options{Store: b.st, Registry: b.reg, Committer: b.gc, Limits: ingest.DefaultLimits(), Logger: logger, Compute: b.proc})
 	p, err := portal.New(portal.Options{
 		Store: b.st, Registry: b.reg, Append: portal.CommitterAppend(b.gc, b.reg), Workspaces: []string{"acme"},
 		Mailer: o.mailer, Logger: logger, Now: b.clock.Now, Controller: portal.Controller{Name: "Acme Ltd", Email: "privacy@acme.example"},
@@ -184,6 +183,8 @@ func setup(t testing.TB, o setupOptions) *bundle {
 	if err != nil {
 		t.Fatal(err)
 	}
+	api := httpapi.New(httpapi.Options{Store: b.st, Registry: b.reg, Committer: b.gc, Limits: ingest.DefaultLimits(), Logger: logger,
+		Compute: b.proc, Intents: p})
 	b.srv = httptest.NewServer(portal.Mount(api.Handler(), p))
 	var wg sync.WaitGroup
 	if o.background {

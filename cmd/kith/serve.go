@@ -125,14 +125,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// One tracker of data-subject requests serves the API, the portal and
 	// the loop that moves requests on (below).
 	requests := requestsFor(st, reg, po.Owner, engine, logger)
-	api := httpapi.New(httpapi.Options{
+	ptl, err := newPortal(st, reg, gc, requests, logger, *portalFor, *publicURL, *smtpAddr, *smtpFrom, *smtpUser)
+	if err != nil {
+		return err
+	}
+	o := httpapi.Options{
 		Store: st, Registry: reg, Committer: gc, Limits: ingest.DefaultLimits(),
 		Logger: logger, Metrics: promReg, PublicURL: *publicURL, SDKDir: *sdkDir,
 		Compute: computeAPI, Delivery: deliveryAPI, Requests: requests,
-	})
-	handler, err := mountPortal(api.Handler(), st, reg, gc, requests, logger, *portalFor, *publicURL, *smtpAddr, *smtpFrom, *smtpUser)
-	if err != nil {
-		return err
+	}
+	if ptl != nil {
+		o.Intents = ptl
+	}
+	api := httpapi.New(o)
+	handler := api.Handler()
+	if ptl != nil {
+		handler = portal.Mount(handler, ptl)
 	}
 	srv := &http.Server{
 		Handler:           handler,
@@ -287,9 +295,9 @@ func nodeName() string {
 	return fmt.Sprintf("%s/%d/%x", host, os.Getpid(), b)
 }
 
-// mountPortal serves the customer portal of the workspaces named in
-// portalFor (comma-separated, or *) beside api; none: api alone.
-func mountPortal(api http.Handler, st store.Store, reg *tenant.Registry, gc *store.GroupCommitter, requests *privacy.Requests, logger *slog.Logger, portalFor, publicURL, smtpAddr, smtpFrom, smtpUser string) (http.Handler, error) {
+// newPortal returns the customer portal of the workspaces named in
+// portalFor (comma-separated, or *); none: nil.
+func newPortal(st store.Store, reg *tenant.Registry, gc *store.GroupCommitter, requests *privacy.Requests, logger *slog.Logger, portalFor, publicURL, smtpAddr, smtpFrom, smtpUser string) (*portal.Portal, error) {
 	var slugs []string
 	for s := range strings.SplitSeq(portalFor, ",") {
 		if s = strings.TrimSpace(s); s != "" {
@@ -297,7 +305,7 @@ func mountPortal(api http.Handler, st store.Store, reg *tenant.Registry, gc *sto
 		}
 	}
 	if len(slugs) == 0 {
-		return api, nil
+		return nil, nil
 	}
 	o := portal.Options{Store: st, Registry: reg, Append: portal.CommitterAppend(gc, reg), Workspaces: slugs, Requests: requests,
 		Logger: logger, SecureCookies: strings.HasPrefix(publicURL, "https://")}
@@ -314,5 +322,5 @@ func mountPortal(api http.Handler, st store.Store, reg *tenant.Registry, gc *sto
 		return nil, err
 	}
 	logger.Info("customer portal served", "workspaces", slugs)
-	return portal.Mount(api, p), nil
+	return p, nil
 }
