@@ -327,4 +327,3 @@ func (p *Portal) RespondIntent(ctx context.Context, ws, intent, from, message st
 	}
 	return mid, true, nil
 }
-
