@@ -80,8 +80,12 @@ func (e *Engine) Delete(ctx context.Context, ws, name string, d destination.Dele
 // Sender is used by one goroutine at a time, and an export's directory
 // by one Sender); false when the worker has stopped.
 func (w *worker) delete(ctx context.Context, d destination.Deletion) (bool, error) {
-	w.sendMu.Lock()
-	defer w.sendMu.Unlock()
+	select {
+	case w.sending <- struct{}{}:
+		defer func() { <-w.sending }()
+	case <-ctx.Done():
+		return true, &destination.Error{Msg: "the destination's send in progress did not end in time: " + ctx.Err().Error()}
+	}
 	if w.closed {
 		return false, nil
 	}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,5 +123,45 @@ func TestDeleteOutcomes(t *testing.T) {
 	check("no answer in time", eng.Delete(ctx, "acme", "slow", erasure), false, false, 0)
 	if n := rcv.calls.Load(); n != 2 {
 		t.Errorf("%d requests reached the receiver, want the 410 and the 503", n)
+	}
+}
+
+// TestDeleteWaitsForSend: a deletion through a running worker waits for
+// the send in progress, and gives up, as a failure to retry, when that
+// outlasts its time; once the send is done it goes through.
+func TestDeleteWaitsForSend(t *testing.T) {
+	t.Parallel()
+	st := openStore(t, "sqlite")
+	rcv := newReceiver(t)
+	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
+	rcv.script(func(body []byte) (int, http.Header) {
+		if strings.Contains(string(body), `"m1"`) {
+			<-release
+		}
+		return 200, nil
+	})
+	t.Cleanup(free) // before the server's Close, which waits for the handler
+	defineWebhook(t, st, "acme", "hook", strings.ReplaceAll(webhookDef, "RECEIVER", rcv.srv.URL), true)
+	eng := webhookEngine(t, st, 10*time.Second, delivery.Options{
+		Owner: "test", LeaseTTL: 2 * time.Second, Poll: 20 * time.Millisecond, DefinitionsPoll: 50 * time.Millisecond,
+		DeleteTimeout: 300 * time.Millisecond,
+	})
+	t.Cleanup(run(eng, "acme"))
+	f := &fixture{st: st, ws: "acme"}
+	f.send(t, track("m1", "A", ""))
+	waitFor(t, "the send in progress", func() bool { return rcv.calls.Load() == 1 })
+	var de *destination.Error
+	if err := eng.Delete(context.Background(), "acme", "hook", erasure); !errors.As(err, &de) || de.Permanent || de.Reject ||
+		!strings.Contains(de.Msg, "did not end in time") {
+		t.Fatalf("Delete during a send: %v, want a failure to retry", err)
+	}
+	free()
+	if err := eng.Delete(context.Background(), "acme", "hook", erasure); err != nil {
+		t.Fatalf("Delete after the send: %v", err)
+	}
+	if got := rcv.received(); !slices.Equal(got, []string{"m1A", erasure.Request}) {
+		t.Errorf("received %q: want the event, then the deletion", got)
 	}
 }

@@ -207,7 +207,7 @@ func (e *Engine) worker(ws string, body []byte) (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity rules: %w", err)
 	}
-	w := &worker{e: e, ws: ws, body: string(body), def: def, retry: retry, rules: rules, match: matcher{f: def.Events}}
+	w := &worker{e: e, ws: ws, body: string(body), sending: make(chan struct{}, 1), def: def, retry: retry, rules: rules, match: matcher{f: def.Events}}
 	if def.Events != nil {
 		if w.match.where, err = def.Events.compile(); err != nil {
 			return nil, err

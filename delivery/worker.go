@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,11 +40,12 @@ type worker struct {
 
 	lastErr atomic.Pointer[string] // the last send error, for the admin API (read by other goroutines)
 
-	// sendMu is held while the sender is used — by a send, by a deletion
-	// (Engine.Delete, from another goroutine), by closing it; closed says
-	// it was closed.
-	sendMu sync.Mutex
-	closed bool
+	// sending holds a token while the sender is used — by a send, by a
+	// deletion (Engine.Delete, from another goroutine, which gives up
+	// waiting when its time is up), by closing it; closed says it was
+	// closed.
+	sending chan struct{}
+	closed  bool
 
 	// What the worker reads of the folded state for each item — the
 	// profile holding an identifier, a profile's current consent — is
@@ -129,8 +129,8 @@ func (w *worker) run(ctx context.Context) {
 
 // close closes the sender once no deletion uses it.
 func (w *worker) close() {
-	w.sendMu.Lock()
-	defer w.sendMu.Unlock()
+	w.sending <- struct{}{}
+	defer func() { <-w.sending }()
 	w.closed = true
 	w.sender.Close()
 }
@@ -573,9 +573,9 @@ func (w *worker) send(ctx context.Context, batch []item, out *outcome, attempt i
 			ds[i].Payload = secret.OpenJSON(w.ws, ds[i].Payload) // sensitive traits: sealed at rest (dead letters too), sent in the clear
 		}
 		start := time.Now()
-		w.sendMu.Lock()
+		w.sending <- struct{}{}
 		err := w.sender.Send(ctx, ds)
-		w.sendMu.Unlock()
+		<-w.sending
 		attempt++
 		if err == nil {
 			w.e.m.sendSeconds.WithLabelValues(w.ws, w.def.Name).Observe(time.Since(start).Seconds())
