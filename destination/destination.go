@@ -6,7 +6,10 @@
 // Tracking API, a NATS JetStream subject, audience files for ad platforms).
 // The delivery engine (package delivery) decides what each destination
 // receives, in what order, with retries, dead letters and the consent
-// gate; a Sender only sends a batch and says how it failed.
+// gate; a Sender only sends a batch and says how it failed. The Senders
+// that can delete a person's data on their side, for a data-subject
+// erasure request, implement Deleter too (webhook, stream, export; not
+// forward: the Tracking API has no delete call).
 package destination
 
 import (
