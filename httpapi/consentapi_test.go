@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -226,4 +228,33 @@ func js(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// FuzzConsentPut: any body and any id answer 202 or a JSON client error,
+// never a server error.
+func FuzzConsentPut(f *testing.F) {
+	f.Add("user_id:u-42", `{"purposes":{"analytics":false}}`)
+	f.Add("1", `{"purposes":{"C0004":true,"ad_storage":false}}`)
+	f.Add("email:ADA@example.com", `{"purposes":{"necessary":true}}`)
+	f.Add("kith_id:x", `[]`)
+	b := setup(f, withConfig(consentConfig), withOptions(func(_ *bundle, o *httpapi.Options) {
+		o.ConsentModel = func(string) httpapi.ConsentModel { return httpapi.ConsentModel{} }
+	}))
+	req, _ := http.NewRequest("POST", b.srv.URL+"/v1/identify", strings.NewReader(`{"userId":"u-42","traits":{"email":"ada@example.com"}}`))
+	req.SetBasicAuth(csWebKey, "")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		f.Fatalf("identify: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	b.fold(f, "acme")
+	f.Fuzz(func(t *testing.T, id, body string) {
+		if id == "" {
+			return // not a path
+		}
+		code, m := b.call(t, "PUT", csPath+url.PathEscape(id)+"/consent", csDPO, body)
+		if code != 202 && (code < 400 || code >= 500 || errCode(m) == "") {
+			t.Fatalf("PUT %q %q: %d %v", id, body, code, m)
+		}
+	})
 }
