@@ -2,7 +2,9 @@ package consent
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -294,4 +296,25 @@ func FuzzStatements(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestCatalogueJSON: a catalogue's purposes survive JSON (as a
+// workspace's settings are stored) and make the same catalogue.
+func TestCatalogueJSON(t *testing.T) {
+	t.Parallel()
+	raw, err := json.Marshal(Default().Purposes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps []Purpose
+	if err := json.Unmarshal(raw, &ps); err != nil {
+		t.Fatal(err)
+	}
+	c, err := NewCatalogue(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Purposes(), Default().Purposes()) {
+		t.Errorf("after JSON: %+v", c.Purposes())
+	}
 }
