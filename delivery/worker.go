@@ -203,6 +203,8 @@ func (w *worker) logFeed(ctx context.Context) (int, error) {
 }
 
 // eventItems turns log events the destination receives into items.
+// Control events are not delivered as events: identity ones never, privacy
+// ones only as the identify calls of corrections (see correction).
 func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, error) {
 	var items []item
 	w.caches(ctx)
