@@ -8,7 +8,7 @@ import (
 )
 
 // The consent gate is package consent's evaluation (docs/consent.md) over
-// the default purpose catalogue: an event's own consent and its profile's
+// the workspace's purpose catalogue (Options.Purposes): an event's own consent and its profile's
 // current consent are each resolved into decisions per purpose, and a
 // destination's purposes must be granted by one and denied by neither.
 
@@ -17,13 +17,10 @@ import (
 // decided by it.
 type Consent consent.Choices
 
-// catalogue is the purpose catalogue the gate evaluates against.
-func catalogue() *consent.Catalogue { return consent.Default() }
-
 // eventConsent reads Segment's context.consent.categoryPreferences from an
 // event's JSON (nil when absent) and resolves them. The event's TC string
 // is added by withTCString.
-func eventConsent(raw []byte) Consent {
+func eventConsent(cat *consent.Catalogue, raw []byte) Consent {
 	// Most events carry none: no need to decode them. (The key in any
 	// case, as encoding/json matches it, without its last letter, whose
 	// case has a non-ASCII form; an escaped key is decoded.)
@@ -40,12 +37,12 @@ func eventConsent(raw []byte) Consent {
 	if json.Unmarshal(raw, &ev) != nil {
 		return nil
 	}
-	return consentOf(ev.Context.Consent.CategoryPreferences)
+	return consentOf(cat, ev.Context.Consent.CategoryPreferences)
 }
 
 // withTCString returns c with the decisions of the event's
 // context.consent.tcString added for the purposes c leaves undecided.
-func (c Consent) withTCString(raw []byte) Consent {
+func (c Consent) withTCString(cat *consent.Catalogue, raw []byte) Consent {
 	if !containsFold(raw, `"tcstring"`) && !bytes.Contains(raw, []byte(`\u`)) {
 		return c
 	}
@@ -53,7 +50,7 @@ func (c Consent) withTCString(raw []byte) Consent {
 	if err != nil || s.TCString == "" {
 		return c
 	}
-	return Consent(catalogue().ResolveTCString(consent.Choices(c), s.TCString))
+	return Consent(cat.ResolveTCString(consent.Choices(c), s.TCString))
 }
 
 // containsFold reports whether s holds key (lower case ASCII) in any case.
@@ -69,25 +66,25 @@ func containsFold(s []byte, key string) bool {
 // profileConsent resolves the consent value the compute engine keeps
 // (categoryPreferences, tcString, gpc, terms, restrictions, objections;
 // see compute.ConsentValue). A value it cannot read decides nothing.
-func profileConsent(raw []byte) Consent {
+func profileConsent(cat *consent.Catalogue, raw []byte) Consent {
 	s, err := consent.ValueStatement(raw)
 	if err != nil {
 		return nil
 	}
-	return Consent(catalogue().Resolve(s))
+	return Consent(cat.Resolve(s))
 }
 
 // optOutOfSale returns c with every purpose the Global Privacy Control
 // signal (Sec-GPC: 1) opts out of denied, whatever c said of them.
-func (c Consent) optOutOfSale() Consent {
-	return Consent(catalogue().OptOutOfSale(consent.Choices(c)))
+func (c Consent) optOutOfSale(cat *consent.Catalogue) Consent {
+	return Consent(cat.OptOutOfSale(consent.Choices(c)))
 }
 
-func consentOf(prefs map[string]json.RawMessage) Consent {
+func consentOf(cat *consent.Catalogue, prefs map[string]json.RawMessage) Consent {
 	if len(prefs) == 0 {
 		return nil
 	}
-	return Consent(catalogue().Resolve(consent.Statement{Categories: consent.Bools(prefs)}))
+	return Consent(cat.Resolve(consent.Statement{Categories: consent.Bools(prefs)}))
 }
 
 // allowed applies the consent gate (consent.Catalogue.Evaluate): every
@@ -96,7 +93,7 @@ func consentOf(prefs map[string]json.RawMessage) Consent {
 // denied unless missingAllowed (a workspace's opt-in to Segment's
 // behaviour of delivering events that carry no consent at all). It
 // returns the first purpose that stops delivery.
-func allowed(purposes []string, event, profile Consent, missingAllowed bool) (string, bool) {
-	d := catalogue().Evaluate(purposes, consent.Choices(event), consent.Choices(profile), missingAllowed)
+func allowed(cat *consent.Catalogue, purposes []string, event, profile Consent, missingAllowed bool) (string, bool) {
+	d := cat.Evaluate(purposes, consent.Choices(event), consent.Choices(profile), missingAllowed)
 	return d.Purpose, d.Allowed
 }

@@ -1,6 +1,13 @@
 package delivery
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/kithcdp/kith/consent"
+)
+
+// defaultPurposes is the catalogue the gate tests evaluate against.
+var defaultPurposes = consent.Default()
 
 // TestConsentGateDecisions: the gate's reading of an event and a profile,
 // and its decision, for each source of consent.
@@ -11,7 +18,7 @@ func TestConsentGateDecisions(t *testing.T) {
 	const tcNone = "CQSbk4AQSbk4ANwAAAENAwCgAAAAAAAAAAYgACPAAAAA.IDKQA4AAgAKAGQAygAAA.YAAAAAAAAAAA"
 	event := func(consent string) Consent {
 		raw := []byte(`{"type":"track","context":{"consent":` + consent + `}}`)
-		return eventConsentOf(raw).withTCString(raw)
+		return eventConsentOf(defaultPurposes, raw).withTCString(defaultPurposes, raw)
 	}
 	for _, tc := range []struct {
 		name           string
@@ -26,27 +33,27 @@ func TestConsentGateDecisions(t *testing.T) {
 		{"denied by the event's TC string", []string{"analytics"}, event(`{"tcString":"` + tcNone + `"}`), nil, false, false, "analytics"},
 		{"categories before the TC string", []string{"analytics"}, event(`{"categoryPreferences":{"Analytics":true},"tcString":"` + tcNone + `"}`), nil, false, false, ""},
 		{"denied by the profile's TC string", []string{"analytics"}, event(`{"categoryPreferences":{"Analytics":true}}`),
-			profileConsent([]byte(`{"tcString":"` + tcNone + `"}`)), false, false, "analytics"},
-		{"granted by the profile", []string{"analytics"}, nil, profileConsent([]byte(`{"categoryPreferences":{"Analytics":true}}`)), false, false, ""},
-		{"the profile's GPC", []string{"sale"}, event(`{"categoryPreferences":{"Sale":true}}`), profileConsent([]byte(`{"gpc":true}`)), false, false, "sale_sharing"},
+			profileConsent(defaultPurposes, []byte(`{"tcString":"` + tcNone + `"}`)), false, false, "analytics"},
+		{"granted by the profile", []string{"analytics"}, nil, profileConsent(defaultPurposes, []byte(`{"categoryPreferences":{"Analytics":true}}`)), false, false, ""},
+		{"the profile's GPC", []string{"sale"}, event(`{"categoryPreferences":{"Sale":true}}`), profileConsent(defaultPurposes, []byte(`{"gpc":true}`)), false, false, "sale_sharing"},
 		{"the event's GPC", []string{"targeting"}, event(`{"categoryPreferences":{"Targeting":true}}`), nil, true, false, "advertising"},
 		{"GPC leaves analytics", []string{"analytics"}, event(`{"categoryPreferences":{"Analytics":true}}`), nil, true, false, ""},
 		{"the profile's terms", []string{"personalization"}, event(`{"categoryPreferences":{"Personalization":true}}`),
-			profileConsent([]byte(`{"terms":["no-profiling"]}`)), false, false, "personalization"},
+			profileConsent(defaultPurposes, []byte(`{"terms":["no-profiling"]}`)), false, false, "personalization"},
 		{"restricted", []string{"analytics"}, event(`{"categoryPreferences":{"Analytics":true}}`),
-			profileConsent([]byte(`{"restricted":["all"]}`)), false, false, "analytics"},
+			profileConsent(defaultPurposes, []byte(`{"restricted":["all"]}`)), false, false, "analytics"},
 		{"objected to marketing", []string{"email"}, nil,
-			profileConsent([]byte(`{"categoryPreferences":{"marketing":true},"objected":["marketing"]}`)), false, false, "marketing"},
+			profileConsent(defaultPurposes, []byte(`{"categoryPreferences":{"marketing":true},"objected":["marketing"]}`)), false, false, "marketing"},
 		{"not recorded", []string{"analytics"}, nil, nil, false, false, "analytics"},
 		{"not recorded, allowed by the workspace", []string{"analytics"}, nil, nil, false, true, ""},
-		{"a profile value that cannot be read", []string{"analytics"}, nil, profileConsent([]byte(`{"gpc":1}`)), false, false, "analytics"},
-		{"strictly necessary", []string{"necessary"}, nil, profileConsent([]byte(`{"restricted":["all"]}`)), false, false, ""},
+		{"a profile value that cannot be read", []string{"analytics"}, nil, profileConsent(defaultPurposes, []byte(`{"gpc":1}`)), false, false, "analytics"},
+		{"strictly necessary", []string{"necessary"}, nil, profileConsent(defaultPurposes, []byte(`{"restricted":["all"]}`)), false, false, ""},
 	} {
 		ev := tc.event
 		if tc.gpc {
-			ev = ev.optOutOfSale()
+			ev = ev.optOutOfSale(defaultPurposes)
 		}
-		purpose, ok := allowed(tc.purposes, ev, tc.profile, tc.missing)
+		purpose, ok := allowed(defaultPurposes, tc.purposes, ev, tc.profile, tc.missing)
 		if ok != (tc.want == "") || purpose != tc.want {
 			t.Errorf("%s: allowed = %q, %v; want %q stopping it", tc.name, purpose, ok, tc.want)
 		}

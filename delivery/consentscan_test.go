@@ -30,7 +30,7 @@ func FuzzEventConsentOf(f *testing.F) {
 		if !json.Valid(raw) {
 			return
 		}
-		got, want := eventConsentOf(raw), eventConsent(raw)
+		got, want := eventConsentOf(defaultPurposes, raw), eventConsent(defaultPurposes, raw)
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("%s: got %v, want %v", raw, got, want)
 		}

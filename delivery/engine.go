@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kithcdp/kith/consent"
 	"github.com/kithcdp/kith/destination"
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/store"
@@ -56,15 +57,19 @@ type Options struct {
 	// behaviour of delivering what carries no consent at all (default:
 	// missing consent is denied).
 	AllowMissingConsent func(workspace string) bool
-	Owner               string        // this node's name in leases
-	LeaseTTL            time.Duration // default 10s
-	Poll                time.Duration // how often an idle destination looks for work (default 200ms)
-	DefinitionsPoll     time.Duration // how often destinations are re-read (default 2s)
-	Page                int           // items read per step (default 500)
-	DeleteTimeout       time.Duration // bounds a deletion (Delete; default DefaultDeleteTimeout)
-	Logger              *slog.Logger
-	Metrics             prometheus.Registerer
-	Now                 func() time.Time
+	// Purposes returns a workspace's purpose catalogue (config
+	// consent.purposes), which the consent gate evaluates against; nil,
+	// or a nil catalogue, means consent.Default().
+	Purposes        func(workspace string) *consent.Catalogue
+	Owner           string        // this node's name in leases
+	LeaseTTL        time.Duration // default 10s
+	Poll            time.Duration // how often an idle destination looks for work (default 200ms)
+	DefinitionsPoll time.Duration // how often destinations are re-read (default 2s)
+	Page            int           // items read per step (default 500)
+	DeleteTimeout   time.Duration // bounds a deletion (Delete; default DefaultDeleteTimeout)
+	Logger          *slog.Logger
+	Metrics         prometheus.Registerer
+	Now             func() time.Time
 }
 
 // Engine runs the destinations of workspaces.
@@ -276,4 +281,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 
 func (m *metrics) count(ws, dest, outcome string, n int) {
 	m.deliveries.WithLabelValues(ws, dest, outcome).Add(float64(n))
+}
+
+// catalogue returns workspace ws's purpose catalogue.
+func (e *Engine) catalogue(ws string) *consent.Catalogue {
+	if e.o.Purposes != nil {
+		if c := e.o.Purposes(ws); c != nil {
+			return c
+		}
+	}
+	return consent.Default()
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kithcdp/kith/compute"
+	"github.com/kithcdp/kith/consent"
 	"github.com/kithcdp/kith/destination"
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/secret"
@@ -246,9 +247,10 @@ func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, er
 			return nil, err
 		}
 		if !w.def.StrictlyNecessary {
-			it.event = eventConsentOf(ev.Raw).withTCString(ev.Raw)
+			cat := w.e.catalogue(w.ws)
+			it.event = eventConsentOf(cat, ev.Raw).withTCString(cat, ev.Raw)
 			if ev.Signals.GPC {
-				it.event = it.event.optOutOfSale()
+				it.event = it.event.optOutOfSale(cat)
 			}
 		}
 		items = append(items, it)
@@ -686,6 +688,7 @@ func (w *worker) gate(ctx context.Context, batch []item, out *outcome, retry boo
 	suppress := w.e.suppressAll(w.ws)
 	o := &w.e.o
 	missing := o.AllowMissingConsent != nil && o.AllowMissingConsent(w.ws)
+	cat := w.e.catalogue(w.ws)
 	w.caches(ctx)
 	fresh := map[store.ProfileID]bool{}
 	keep := batch[:0:0]
@@ -708,7 +711,7 @@ func (w *worker) gate(ctx context.Context, batch []item, out *outcome, retry boo
 			keep = append(keep, it)
 			continue
 		}
-		if _, ok := allowed(w.def.Purposes, it.event, pc, missing); !ok {
+		if _, ok := allowed(cat, w.def.Purposes, it.event, pc, missing); !ok {
 			out.filtered++
 			w.e.m.count(w.ws, w.def.Name, "filtered_consent", 1)
 			continue
@@ -751,7 +754,7 @@ func (w *worker) gatePage(ctx context.Context, items []item, fresh bool) {
 		return // the gate reads each (and denies what it cannot read)
 	}
 	for _, p := range ps {
-		w.consents[p], w.blocked[p] = gateValues(vals[p], suppress)
+		w.consents[p], w.blocked[p] = gateValues(w.e.catalogue(w.ws), vals[p], suppress)
 	}
 }
 
@@ -763,7 +766,7 @@ func (w *worker) profileGate(ctx context.Context, p store.ProfileID, suppress []
 		// check (and does not cache it).
 		return Consent{}, "", err
 	}
-	c, blocked := gateValues(vals, suppress)
+	c, blocked := gateValues(w.e.catalogue(w.ws), vals, suppress)
 	return c, blocked, nil
 }
 
@@ -773,13 +776,13 @@ func (w *worker) profileGate(ctx context.Context, p store.ProfileID, suppress []
 // restriction of all processing (see restrictsAll), "suppressed" when it
 // is a member of one of the suppress_all audiences (their boolean values
 // are true), "" otherwise.
-func gateValues(vals []store.ComputedValue, suppress []string) (Consent, string) {
+func gateValues(cat *consent.Catalogue, vals []store.ComputedValue, suppress []string) (Consent, string) {
 	var c Consent
 	blocked := ""
 	for _, v := range vals {
 		switch {
 		case v.Name == compute.ConsentValue:
-			c = profileConsent(v.Value)
+			c = profileConsent(cat, v.Value)
 			if restrictsAll(v.Value) {
 				blocked = "restricted"
 			}
@@ -855,7 +858,7 @@ func sleep(ctx context.Context, d time.Duration) {
 // escape or a non-ASCII byte, a key twice, a value along the path that is
 // not an object — goes to eventConsent. The event is valid JSON (ingest
 // checked it); a structural error also goes to eventConsent.
-func eventConsentOf(raw []byte) Consent {
+func eventConsentOf(cat *consent.Catalogue, raw []byte) Consent {
 	if !containsFold(raw, `"categorypreference`) && !bytes.Contains(raw, []byte(`\u`)) {
 		return nil
 	}
@@ -863,7 +866,7 @@ func eventConsentOf(raw []byte) Consent {
 	for _, key := range []string{"context", "consent", "categoryPreferences"} {
 		var ok bool
 		if v, ok = member(v, key); !ok {
-			return eventConsent(raw)
+			return eventConsent(cat, raw)
 		}
 		if v == nil {
 			return nil // absent
@@ -871,9 +874,9 @@ func eventConsentOf(raw []byte) Consent {
 	}
 	var prefs map[string]json.RawMessage
 	if json.Unmarshal(v, &prefs) != nil {
-		return eventConsent(raw)
+		return eventConsent(cat, raw)
 	}
-	return consentOf(prefs)
+	return consentOf(cat, prefs)
 }
 
 // member returns the value of an object's member key (matched as

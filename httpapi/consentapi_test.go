@@ -50,7 +50,6 @@ func consentSetup(t *testing.T) *bundle {
 	t.Helper()
 	b := setup(t, withConfig(consentConfig), withOptions(func(_ *bundle, o *httpapi.Options) {
 		o.Now = func() time.Time { return consentNow }
-		o.ConsentModel = consentModels(t, consentConfig)
 	}))
 	for _, call := range []struct{ path, body, gpc string }{
 		{"/v1/identify", `{"userId":"u-42","traits":{"email":"ada@example.com"},"timestamp":"2026-11-24T09:00:00Z"}`, ""},
@@ -237,9 +236,7 @@ func FuzzConsentPut(f *testing.F) {
 	f.Add("1", `{"purposes":{"C0004":true,"ad_storage":false}}`)
 	f.Add("email:ADA@example.com", `{"purposes":{"necessary":true}}`)
 	f.Add("kith_id:x", `[]`)
-	b := setup(f, withConfig(consentConfig), withOptions(func(_ *bundle, o *httpapi.Options) {
-		o.ConsentModel = func(string) httpapi.ConsentModel { return httpapi.ConsentModel{} }
-	}))
+	b := setup(f, withConfig(consentConfig))
 	req, _ := http.NewRequest("POST", b.srv.URL+"/v1/identify", strings.NewReader(`{"userId":"u-42","traits":{"email":"ada@example.com"}}`))
 	req.SetBasicAuth(csWebKey, "")
 	resp, err := http.DefaultClient.Do(req)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/kithcdp/kith/consent"
 	"github.com/kithcdp/kith/store"
+	"github.com/kithcdp/kith/tenant"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -17,9 +18,9 @@ import (
 // Preference Updated event is always stored, since it is the record of the
 // withdrawal itself.
 
-// ConsentModel is a workspace's consent model as the HTTP API applies it
-// (config.Workspace's Purposes and StoreRequires).
-type ConsentModel struct {
+// consentModel is a workspace's consent model as the HTTP API applies it
+// (tenant.Workspace's Purposes and StoreRequires).
+type consentModel struct {
 	// Purposes is the workspace's catalogue; nil means consent.Default().
 	Purposes *consent.Catalogue
 	// StoreRequires are the purposes an event's own consent must not deny
@@ -28,11 +29,23 @@ type ConsentModel struct {
 }
 
 // catalogue returns m's purposes.
-func (m ConsentModel) catalogue() *consent.Catalogue {
+func (m consentModel) catalogue() *consent.Catalogue {
 	if m.Purposes == nil {
 		return consent.Default()
 	}
 	return m.Purposes
+}
+
+// registryModel returns the consent model of a workspace of reg (the
+// default one for a workspace reg does not know).
+func registryModel(reg *tenant.Registry) func(string) consentModel {
+	return func(ws string) consentModel {
+		w, ok := reg.Workspace(ws)
+		if !ok {
+			return consentModel{}
+		}
+		return consentModel{Purposes: w.Purposes, StoreRequires: w.StoreRequires}
+	}
 }
 
 // consentPreferenceUpdated is the event Segment's consent wrappers send
@@ -40,14 +53,11 @@ func (m ConsentModel) catalogue() *consent.Catalogue {
 const consentPreferenceUpdated = "Segment Consent Preference Updated"
 
 type consentGate struct {
-	model   func(workspace string) ConsentModel
+	model   func(workspace string) consentModel
 	dropped *prometheus.CounterVec
 }
 
-func newConsentGate(reg *prometheus.Registry, model func(string) ConsentModel) *consentGate {
-	if model == nil {
-		model = func(string) ConsentModel { return ConsentModel{} }
-	}
+func newConsentGate(reg *prometheus.Registry, model func(string) consentModel) *consentGate {
 	g := &consentGate{model: model, dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kith_events_consent_dropped_total",
 		Help: "Events dropped at ingestion because their own consent denies a purpose the workspace requires for storage (consent.store_requires).",

@@ -5,25 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-
-	"github.com/kithcdp/kith/config"
-	"github.com/kithcdp/kith/httpapi"
 )
-
-// consentModels returns the consent models of a config file's workspaces,
-// as kith serve passes them (Options.ConsentModel).
-func consentModels(t *testing.T, cfg string) func(string) httpapi.ConsentModel {
-	t.Helper()
-	c, err := config.Parse([]byte(cfg))
-	if err != nil {
-		t.Fatal(err)
-	}
-	models := map[string]httpapi.ConsentModel{}
-	for _, w := range c.Workspaces {
-		models[w.Slug] = httpapi.ConsentModel{Purposes: w.Purposes, StoreRequires: w.StoreRequires}
-	}
-	return func(ws string) httpapi.ConsentModel { return models[ws] }
-}
 
 const gateConfig = `
 workspaces:
@@ -46,9 +28,7 @@ workspaces:
 // nowhere; everything else is stored.
 func TestConsentGateAtIngestion(t *testing.T) {
 	t.Parallel()
-	b := setup(t, withConfig(gateConfig), withOptions(func(_ *bundle, o *httpapi.Options) {
-		o.ConsentModel = consentModels(t, gateConfig)
-	}))
+	b := setup(t, withConfig(gateConfig))
 	// The IAB's TCF v2.2 worked example: service-specific, no purpose
 	// consented, so it denies analytics.
 	const tcNone = "CQSbk4AQSbk4ANwAAAENAwCgAAAAAAAAAAYgACPAAAAA.IDKQA4AAgAKAGQAygAAA.YAAAAAAAAAAA"

@@ -50,10 +50,6 @@ type Options struct {
 	// Delivery, if set, is the delivery engine of a node that delivers:
 	// the destination API shows its last send errors.
 	Delivery DeliveryEngine
-	// ConsentModel, if set, returns a workspace's consent model: its
-	// purposes and the purposes storage requires (consentgate.go); nil
-	// applies the default purposes and stores every event.
-	ConsentModel func(workspace string) ConsentModel
 	// Intents, if set, records answers to the intents people publish
 	// through the customer portal (intents.go); nil: every intent is
 	// unknown.
@@ -107,7 +103,7 @@ func New(o Options) *Server {
 	}
 	s.metrics = newMetrics(o.Metrics, o.Store)
 	s.audit = newAuditor(o.Store, o.Registry, o.Logger, o.Now, o.Metrics)
-	s.consent = newConsentGate(o.Metrics, o.ConsentModel)
+	s.consent = newConsentGate(o.Metrics, registryModel(o.Registry))
 	s.suppress = newSuppressor(o.Store, o.Registry, o.Metrics, func(ws string, err error) {
 		o.Logger.Error("reload the suppression list", "workspace", ws, "err", err)
 	})

@@ -76,7 +76,8 @@ func (p *Portal) readHoldings(ctx context.Context, v *visit, before int64) (*hol
 		return nil, err
 	}
 	h.GPC, h.Terms = stmt.GPC, stmt.Terms
-	states, _ := purposeCatalogue(v.ws).State(purposeCatalogue(v.ws).Resolve(stmt))
+	cat := p.purposes(v.ws)
+	states, _ := cat.State(cat.Resolve(stmt))
 	for _, st := range states {
 		row := purposeRow{Name: st.Name, Description: st.Description, Necessary: st.Necessary, Granted: st.Status == consent.StatusGranted, By: st.By}
 		switch {
@@ -143,9 +144,14 @@ func (p *Portal) consentOf(ctx context.Context, ws string, rep *privacy.Report) 
 	return consent.Statement{}, nil
 }
 
-// purposeCatalogue is the catalogue of consent purposes the portal offers
-// in ws: the one the delivery engine's consent gate decides with.
-func purposeCatalogue(string) *consent.Catalogue { return consent.Default() }
+// purposes is the catalogue of consent purposes the portal offers in
+// workspace ws: the workspace's own (config consent.purposes).
+func (p *Portal) purposes(ws string) *consent.Catalogue {
+	if w, ok := p.o.Registry.Workspace(ws); ok && w.Purposes != nil {
+		return w.Purposes
+	}
+	return consent.Default()
+}
 
 // holdingsPage is the home page of a signed-in person.
 func (p *Portal) holdingsPage(w http.ResponseWriter, r *http.Request, v *visit) {

@@ -33,6 +33,7 @@ import (
 	"github.com/kithcdp/kith/identity"
 
 	"github.com/kithcdp/kith/config"
+	"github.com/kithcdp/kith/consent"
 	"github.com/kithcdp/kith/secret"
 	"github.com/kithcdp/kith/store"
 	"golang.org/x/time/rate"
@@ -77,6 +78,12 @@ type Workspace struct {
 	// destinations that need consent purposes (config
 	// consent.deliver_without_consent; default false: denied).
 	DeliverWithoutConsent bool
+	// Purposes is the workspace's purpose catalogue (config
+	// consent.purposes; never nil: consent.Default() when not set), and
+	// StoreRequires the purposes an event's own consent must not deny for
+	// it to be stored (config consent.store_requires).
+	Purposes      *consent.Catalogue
+	StoreRequires []string
 	// SensitiveTraits are the trait paths whose values are encrypted at
 	// rest (config sensitive_traits), and Sensitive the same compiled
 	// (nil when there are none).
@@ -277,6 +284,10 @@ type workspaceSettings struct {
 // consentSettings are a workspace's consent settings.
 type consentSettings struct {
 	DeliverWithoutConsent bool `json:"deliver_without_consent"`
+	// Purposes is the whole catalogue when the config changes the
+	// default one; absent means consent.Default().
+	Purposes      []consent.Purpose `json:"purposes,omitempty"`
+	StoreRequires []string          `json:"store_requires,omitempty"`
 }
 
 // sourceSettings is how a source's settings are stored.
@@ -294,8 +305,12 @@ type rateSettings struct {
 func encodeWorkspace(w config.Workspace) json.RawMessage {
 	set := workspaceSettings{DedupWindow: w.DedupWindow.String(), Retention: w.Retention.String(), Identity: w.Identity,
 		SensitiveTraits: w.SensitiveTraits}
-	if w.DeliverWithoutConsent {
-		set.Consent = &consentSettings{DeliverWithoutConsent: true}
+	c := consentSettings{DeliverWithoutConsent: w.DeliverWithoutConsent, StoreRequires: w.StoreRequires}
+	if w.Purposes != nil {
+		c.Purposes = w.Purposes.Purposes()
+	}
+	if c.DeliverWithoutConsent || c.Purposes != nil || len(c.StoreRequires) > 0 {
+		set.Consent = &c
 	}
 	b, _ := json.Marshal(set)
 	return b
@@ -351,7 +366,17 @@ func decodeWorkspace(sw store.Workspace) (*Workspace, error) {
 	if w.DedupWindow == 0 {
 		w.DedupWindow = config.DefaultDedupWindow
 	}
-	w.DeliverWithoutConsent = set.Consent != nil && set.Consent.DeliverWithoutConsent
+	w.Purposes = consent.Default()
+	if c := set.Consent; c != nil {
+		w.DeliverWithoutConsent, w.StoreRequires = c.DeliverWithoutConsent, c.StoreRequires
+		if c.Purposes != nil {
+			cat, err := consent.NewCatalogue(c.Purposes)
+			if err != nil {
+				return nil, fmt.Errorf("load workspace %s: consent purposes: %w", sw.Slug, err)
+			}
+			w.Purposes = cat
+		}
+	}
 	w.SensitiveTraits = set.SensitiveTraits
 	var err error
 	if w.Sensitive, err = secret.CompileTraitPaths(set.SensitiveTraits); err != nil {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/kithcdp/kith/consent"
 	"github.com/kithcdp/kith/delivery"
 	"github.com/kithcdp/kith/destination"
 	"github.com/kithcdp/kith/destination/export"
@@ -55,6 +56,12 @@ func deliveryOptions(st store.Store, reg *tenant.Registry, owner string, allow [
 		AllowMissingConsent: func(ws string) bool {
 			w, ok := reg.Workspace(ws)
 			return ok && w.DeliverWithoutConsent
+		},
+		Purposes: func(ws string) *consent.Catalogue {
+			if w, ok := reg.Workspace(ws); ok {
+				return w.Purposes
+			}
+			return nil
 		},
 	}
 }
