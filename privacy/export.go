@@ -241,9 +241,14 @@ var DefaultPurposes = []Purpose{
 	{"activation", "Send events, trait changes and audience changes to the recipients listed, each only for the consent purposes it declares, as the person's consent allows."},
 }
 
-// keptOnRetention are the event types retention keeps (cmd/kith's
-// keepOnRetention): they carry identity.
-var keptOnRetention = []string{"identify", "alias", "group"}
+// identityCalls are the calls retention keeps because they carry
+// identity, so that a replay after retention rebuilds the same profiles.
+var identityCalls = []string{"identify", "alias", "group"}
+
+// KeptOnRetention are the event types retention never deletes: the calls
+// that carry identity, and the control events (identity corrections and
+// privacy decisions), so that a replay after retention reproduces them.
+var KeptOnRetention = append(slices.Clone(identityCalls), store.TypeIdentity, store.TypePrivacy)
 
 // pageSize is how many events or trait values are read at a time.
 const pageSize = 1000
@@ -521,8 +526,8 @@ func purposesAndRetention(o options) PurposesAndRetention {
 	days := int((o.retention + 24*time.Hour - 1) / (24 * time.Hour))
 	events := "No retention period is set: events are kept until they are erased."
 	if days > 0 {
-		kept := strings.Join(keptOnRetention[:len(keptOnRetention)-1], ", ") + " and " + keptOnRetention[len(keptOnRetention)-1]
-		events = fmt.Sprintf("Events are deleted %d days after they are received, except %s calls, which carry identity and are kept while the profile exists.", days, kept)
+		kept := strings.Join(identityCalls[:len(identityCalls)-1], ", ") + " and " + identityCalls[len(identityCalls)-1]
+		events = fmt.Sprintf("Events are deleted %d days after they are received, except %s calls, which carry identity, and the records of privacy decisions (consent, corrections, restrictions), which are kept while the profile exists.", days, kept)
 	}
 	return PurposesAndRetention{
 		Purposes:           slices.Clone(o.purposes),

@@ -27,12 +27,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// keepOnRetention are the event types retention never deletes: they carry
-// identity, or decisions (control events: identity corrections, consent,
-// restrictions, corrections), so a replay after retention still rebuilds
-// the same profiles with the same choices.
-var keepOnRetention = []string{"identify", "alias", "group", store.TypeIdentity, store.TypePrivacy}
-
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("kith serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -234,7 +228,7 @@ func retention(ctx context.Context, logger *slog.Logger, st store.Store, reg *te
 			if ws.Retention <= 0 {
 				continue
 			}
-			n, err := st.DeleteBefore(ctx, ws.Slug, now.Add(-ws.Retention), slices.Clone(keepOnRetention))
+			n, err := st.DeleteBefore(ctx, ws.Slug, now.Add(-ws.Retention), slices.Clone(privacy.KeptOnRetention))
 			if err != nil {
 				logger.Warn("retention failed", "workspace", ws.Slug, "err", err)
 				continue
