@@ -204,3 +204,54 @@ func TestEraseCommand(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkErase measures folding one erasure: a person with n events in a
+// workspace of 20,000 events of other people, on each backend. The time
+// is the erasure's whole batch — the store's physical deletion (with
+// secure_delete on SQLite, the vacuum on PostgreSQL), forgetting the
+// profile and the commit.
+func BenchmarkErase(b *testing.B) {
+	ctx := context.Background()
+	for name, open := range backends(b) {
+		for _, n := range []int{100, 5000} {
+			b.Run(fmt.Sprintf("%s/events=%d", name, n), func(b *testing.B) {
+				for b.Loop() {
+					b.StopTimer()
+					st := open(b)
+					rx := time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC)
+					var calls []string
+					for i := range 20000 {
+						calls = append(calls, fmt.Sprintf(`{"type":"track","userId":"u-%d","event":"Viewed","messageId":"o-%d"}`, i%2000, i))
+						if len(calls) == 1000 {
+							appendEvents(b, st, "acme", rx, calls...)
+							calls = calls[:0]
+						}
+					}
+					for i := range n {
+						calls = append(calls, fmt.Sprintf(`{"type":"track","userId":"ada","event":"Viewed","messageId":"a-%d","properties":{"email":"ada@example.com"}}`, i))
+						if len(calls) == 1000 || i == n-1 {
+							appendEvents(b, st, "acme", rx, calls...)
+							calls = calls[:0]
+						}
+					}
+					p := newProcessor(st, 5000)
+					if err := p.CatchUp(ctx, "acme", nil); err != nil {
+						b.Fatal(err)
+					}
+					cmd := privacy.Command{Action: privacy.ActionErase, Identifier: store.Identifier{Type: "user_id", Value: "ada"}, Actor: "bench"}
+					ev, err := cmd.Event("acme", rx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := st.Append(ctx, &store.Batch{Events: []store.Event{ev}}, time.Hour); err != nil {
+						b.Fatal(err)
+					}
+					b.StartTimer()
+					if err := p.CatchUp(ctx, "acme", nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
