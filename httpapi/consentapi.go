@@ -247,24 +247,12 @@ func (s *Server) handlePutConsent(w http.ResponseWriter, r *http.Request) {
 // holds it now (following merges), answering 400 or 404 itself when it
 // cannot. asked is the id the path named.
 func (s *Server) consentProfile(w http.ResponseWriter, r *http.Request) (prof store.Profile, asked store.ProfileID, ok bool) {
-	ws, ref := r.PathValue("workspace"), r.PathValue("id")
-	if n, err := strconv.ParseInt(ref, 10, 64); err == nil && n > 0 {
-		ref = kithIDType + ":" + ref // a bare number is a kith id
+	if asked, ok = s.person(w, r); !ok {
+		return store.Profile{}, 0, false
 	}
-	asked, err := s.profileID(r.Context(), ws, ref)
-	if err == nil {
-		prof, err = privacy.CurrentProfile(r.Context(), s.st, ws, asked)
-	}
+	prof, err := privacy.CurrentProfile(r.Context(), s.st, r.PathValue("workspace"), asked)
 	if err != nil {
-		var bad *badRequest
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			notFoundPerson(w, r.PathValue("id"))
-		case errors.As(err, &bad):
-			writeError(w, http.StatusBadRequest, bad.code, bad.msg)
-		default:
-			s.storeError(w, "look up the profile", err)
-		}
+		s.personError(w, r, err)
 		return store.Profile{}, 0, false
 	}
 	return prof, asked, true

@@ -55,6 +55,36 @@ func notFoundPerson(w http.ResponseWriter, id string) {
 	writeError(w, http.StatusNotFound, "profile_not_found", "no profile holds "+id)
 }
 
+// person resolves the {id} of a privacy path — any identifier the person
+// left, or a Kith id (a bare number is one) — answering 400 or 404 itself
+// when it cannot.
+func (s *Server) person(w http.ResponseWriter, r *http.Request) (store.ProfileID, bool) {
+	ref := r.PathValue("id")
+	if n, err := strconv.ParseInt(ref, 10, 64); err == nil && n > 0 {
+		ref = kithIDType + ":" + ref
+	}
+	id, err := s.profileID(r.Context(), r.PathValue("workspace"), ref)
+	if err != nil {
+		s.personError(w, r, err)
+		return 0, false
+	}
+	return id, true
+}
+
+// personError answers the error of looking up the person of a privacy
+// path.
+func (s *Server) personError(w http.ResponseWriter, r *http.Request, err error) {
+	var bad *badRequest
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		notFoundPerson(w, r.PathValue("id"))
+	case errors.As(err, &bad):
+		writeError(w, http.StatusBadRequest, bad.code, bad.msg)
+	default:
+		s.storeError(w, "look up the profile", err)
+	}
+}
+
 // exportFormats are the formats of the access export: the content type
 // and file extension of each.
 var exportFormats = map[string][2]string{
@@ -63,7 +93,7 @@ var exportFormats = map[string][2]string{
 }
 
 func (s *Server) handlePrivacyExport(w http.ResponseWriter, r *http.Request) {
-	ws, ref := r.PathValue("workspace"), r.PathValue("id")
+	ws := r.PathValue("workspace")
 	format := r.URL.Query().Get("format")
 	if format == "" {
 		format = "json"
@@ -73,21 +103,8 @@ func (s *Server) handlePrivacyExport(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_format", fmt.Sprintf("format %q: use json or csv (a ZIP of CSV files)", format))
 		return
 	}
-	// A bare number is a kith id.
-	if n, err := strconv.ParseInt(ref, 10, 64); err == nil && n > 0 {
-		ref = kithIDType + ":" + ref
-	}
-	id, err := s.profileID(r.Context(), ws, ref)
-	if err != nil {
-		var bad *badRequest
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			notFoundPerson(w, r.PathValue("id"))
-		case errors.As(err, &bad):
-			writeError(w, http.StatusBadRequest, bad.code, bad.msg)
-		default:
-			s.storeError(w, "look up the profile", err)
-		}
+	id, ok := s.person(w, r)
+	if !ok {
 		return
 	}
 	var opts []privacy.Option
