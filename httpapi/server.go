@@ -15,6 +15,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kithcdp/kith/gate"
 	"github.com/kithcdp/kith/ingest"
 	"github.com/kithcdp/kith/privacy"
 	"github.com/kithcdp/kith/store"
@@ -74,9 +75,9 @@ type Server struct {
 	compute ComputeProcessor
 	// delivery is nil on a node that does not deliver.
 	delivery DeliveryEngine
-	audit    *auditor    // audit.go
-	suppress *suppressor // suppression.go
-	consent  *consentGate
+	audit    *auditor      // audit.go
+	gate     *gate.Gate    // the ingestion gate: suppression list and consent
+	consent  consentModels // consentgate.go
 	requests *privacy.Requests
 	intents  IntentResponder
 	mux      *http.ServeMux
@@ -103,10 +104,11 @@ func New(o Options) *Server {
 	}
 	s.metrics = newMetrics(o.Metrics, o.Store)
 	s.audit = newAuditor(o.Store, o.Registry, o.Logger, o.Now, o.Metrics)
-	s.consent = newConsentGate(o.Metrics, registryModel(o.Registry))
-	s.suppress = newSuppressor(o.Store, o.Registry, o.Metrics, func(ws string, err error) {
-		o.Logger.Error("reload the suppression list", "workspace", ws, "err", err)
-	})
+	s.consent = consentModels{reg: o.Registry}
+	s.gate = gate.New(gate.Options{Store: o.Store, Workspaces: o.Registry, Metrics: o.Metrics,
+		OnError: func(ws string, err error) {
+			o.Logger.Error("reload the suppression list", "workspace", ws, "err", err)
+		}})
 	s.routes()
 	return s
 }

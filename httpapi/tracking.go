@@ -110,18 +110,16 @@ func (s *Server) handleTrack(w http.ResponseWriter, r *http.Request) {
 	for i := range b.Quarantine {
 		b.Quarantine[i].Workspace, b.Quarantine[i].Source = src.Workspace, src.Slug
 	}
-	// The suppression list (suppression.go): dropped events are answered
-	// as accepted and stored nowhere.
-	dropped, err := s.suppress.filter(r.Context(), src.Workspace, b)
+	// The ingestion gate (package gate: the suppression list, then the
+	// consent storage requires): dropped events are answered as accepted
+	// and stored nowhere.
+	dropped, err := s.gate.Filter(r.Context(), src.Workspace, b)
 	if err != nil {
 		s.log.Error("load the suppression list failed", "workspace", src.Workspace, "err", err)
 		w.Header().Set("Retry-After", "1")
 		s.reject(w, http.StatusServiceUnavailable, "store_unavailable", "the event log could not store the events; retry")
 		return
 	}
-	// The consent gate (consentgate.go): events whose own consent denies
-	// a purpose storage requires are answered as accepted, stored nowhere.
-	dropped += s.consent.filter(src.Workspace, b)
 	if !s.sealSensitive(w, src.Workspace, b) { // sensitive.go: sensitive traits encrypted before they are stored
 		return
 	}

@@ -17,6 +17,12 @@
 // nothing of it is stored — not even in the quarantine, because the file is
 // the better place to correct it: fix the lines and run the import again,
 // and only the corrected lines are new.
+//
+// Valid events can still be dropped before they are stored, by the gate
+// of Options.Gate (the ingestion gate of the Tracking API: the suppression
+// list and the consent storage requires). They are counted as dropped and
+// are not written to the rejects file: the file would hold the personal
+// data the gate keeps out.
 package importer
 
 import (
@@ -55,6 +61,13 @@ type Store interface {
 	Sources(ctx context.Context) ([]store.Source, error)
 }
 
+// Gate decides, before each append, which events of a batch may be
+// stored: it removes the others from the batch and returns how many it
+// removed. *gate.Gate implements it.
+type Gate interface {
+	Filter(ctx context.Context, workspace string, b *store.Batch) (droppedEvents int, err error)
+}
+
 // Options describe one import.
 type Options struct {
 	Workspace string // slug of an existing workspace; required
@@ -70,6 +83,9 @@ type Options struct {
 	DedupWindow time.Duration
 	// Limits bound each event (ingest.DefaultLimits if zero).
 	Limits ingest.Limits
+	// Gate, if set, filters each batch before it is appended; nil stores
+	// every valid event.
+	Gate Gate
 	// Rejects receives one JSON object per rejected line (see Reject). Nil
 	// discards them; they are still counted.
 	Rejects io.Writer
@@ -86,6 +102,7 @@ type Summary struct {
 	Lines      int64 // JSONL: lines read, blank ones included; CSV: rows read after the header
 	Events     int64 // events appended to the log
 	Duplicates int64 // valid events the log already held (same messageId)
+	Dropped    int64 // valid events Options.Gate kept out of the log
 	Rejected   int64 // lines or rows written to Options.Rejects
 }
 
@@ -247,14 +264,26 @@ func (im *importer) decode(body []byte) (store.Event, *ingest.Error) {
 	return out.Events[0], nil
 }
 
-// flush appends the queued events in one transaction.
+// flush passes the queued events through the gate and appends those it
+// keeps in one transaction.
 func (im *importer) flush() error {
 	if len(im.batch.Events) == 0 {
 		return nil
 	}
-	res, err := im.st.Append(im.ctx, &im.batch, im.opts.DedupWindow)
-	if err != nil {
-		return fmt.Errorf("import: append %d events to the log: %w", len(im.batch.Events), err)
+	queued := im.batch.Events
+	if im.opts.Gate != nil {
+		dropped, err := im.opts.Gate.Filter(im.ctx, im.opts.Workspace, &im.batch)
+		if err != nil {
+			return fmt.Errorf("import: apply the ingestion gate to %d events: %w", len(im.batch.Events), err)
+		}
+		im.sum.Dropped += int64(dropped)
+	}
+	var res []store.Appended
+	if len(im.batch.Events) > 0 {
+		var err error
+		if res, err = im.st.Append(im.ctx, &im.batch, im.opts.DedupWindow); err != nil {
+			return fmt.Errorf("import: append %d events to the log: %w", len(im.batch.Events), err)
+		}
 	}
 	for _, a := range res {
 		if a.Duplicate {
@@ -263,8 +292,8 @@ func (im *importer) flush() error {
 			im.sum.Events++
 		}
 	}
-	clear(im.batch.Events) // drop the raw bytes for the collector
-	im.batch.Events = im.batch.Events[:0]
+	clear(queued) // drop the raw bytes (the dropped events' too) for the collector
+	im.batch.Events = queued[:0]
 	if im.opts.Progress != nil {
 		im.sum.Bytes = im.in.n
 		im.opts.Progress(im.sum)

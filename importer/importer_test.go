@@ -514,3 +514,56 @@ func TestCanceled(t *testing.T) {
 		t.Errorf("error %v, want context.Canceled", err)
 	}
 }
+
+// dropGate drops the events of one userId, as gate.Gate drops a suppressed
+// person's.
+type dropGate struct {
+	userID string
+	err    error
+}
+
+func (g dropGate) Filter(_ context.Context, ws string, b *store.Batch) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	kept := b.Events[:0]
+	for _, e := range b.Events {
+		if e.Workspace == ws && e.UserID != g.userID {
+			kept = append(kept, e)
+		}
+	}
+	n := len(b.Events) - len(kept)
+	b.Events = kept
+	return n, nil
+}
+
+// The gate's dropped events are counted, stored nowhere and not written
+// to the rejects file; a batch the gate empties is not appended.
+func TestGate(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	o := b.opts(importer.JSONL)
+	o.Batch = 2
+	o.Gate = dropGate{userID: "erased"}
+	input := `{"type":"identify","userId":"erased","traits":{"email":"gone@example.com"}}` + "\n" +
+		`{"type":"track","userId":"erased","event":"Viewed"}` + "\n" + // a batch of dropped events only
+		`{"type":"track","userId":"u1","event":"Viewed"}` + "\n" +
+		`{"type":"track","userId":"erased","event":"Viewed again"}` + "\n" +
+		`{"type":"track","userId":"u1"}` + "\n" // rejected: no event name
+	sum, rejects := b.run(t, o, input)
+	if want := (importer.Summary{Bytes: int64(len(input)), Lines: 5, Events: 1, Dropped: 3, Rejected: 1}); sum != want {
+		t.Errorf("summary %+v, want %+v", sum, want)
+	}
+	if len(rejects) != 1 || strings.Contains(rejects[0].Raw, "erased") {
+		t.Errorf("rejects %+v; want only line 5's", rejects)
+	}
+	if evs := b.events(t); len(evs) != 1 || evs[0].UserID != "u1" {
+		t.Errorf("stored %+v; want u1's event only", evs)
+	}
+
+	// A gate that fails stops the import.
+	o.Gate = dropGate{err: errors.New("suppression list unavailable")}
+	if _, err := importer.Run(b.ctx, b.st, o, strings.NewReader(input)); err == nil || !strings.Contains(err.Error(), "suppression list unavailable") {
+		t.Errorf("Run with a failing gate: %v", err)
+	}
+}

@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kithcdp/kith/gate"
 	"github.com/kithcdp/kith/importer"
 	"github.com/kithcdp/kith/tenant"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 const importUsage = `Usage: kith import --workspace W --source S [flags] FILE
@@ -22,7 +24,9 @@ Imports FILE into the log of workspace W as events of source S: JSONL, one
 Tracking API call per line, or CSV, each row an identify call. FILE may be
 gzipped (.gz) and "-" reads standard input (then --format is needed).
 Rejected lines go to the rejects file and do not stop the import; running
-the same import again stores nothing twice. See docs/import.md.
+the same import again stores nothing twice. Events of suppressed people, or
+whose consent denies a purpose the workspace requires for storage, are
+dropped as by the Tracking API. See docs/import.md.
 
 Flags:
 `
@@ -99,6 +103,12 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("create the rejects file: %w", err)
 	}
 	o.Rejects = rejects
+	// The Tracking API's ingestion gate: the suppression list and the
+	// consent storage requires (its counters go nowhere).
+	o.Gate = gate.New(gate.Options{Store: st, Workspaces: reg, Metrics: prometheus.NewRegistry(),
+		OnError: func(ws string, err error) {
+			fmt.Fprintf(stderr, "kith import: reload the suppression list of %s: %v (the previous list stays in use)\n", ws, err)
+		}})
 
 	bar := &progressBar{w: stderr, size: size, read: &in.read, start: time.Now()}
 	if !*quiet && isTerminal(stderr) {
@@ -276,13 +286,18 @@ func megabytes(n int64) string {
 	return fmt.Sprintf("%.1f MB", float64(n)/1e6)
 }
 
-// summaryLine tells what an import did.
+// summaryLine tells what an import did; the events the gate dropped are
+// named only when there are some.
 func summaryLine(s importer.Summary, f importer.Format, rejectsPath string) string {
 	unit := "lines"
 	if f == importer.CSV {
 		unit = "rows"
 	}
-	line := fmt.Sprintf("imported %d events (%d duplicates) from %d %s, %d rejected", s.Events, s.Duplicates, s.Lines, unit, s.Rejected)
+	line := fmt.Sprintf("imported %d events (%d duplicates) from %d %s, ", s.Events, s.Duplicates, s.Lines, unit)
+	if s.Dropped > 0 {
+		line += fmt.Sprintf("%d dropped (suppressed or no consent), ", s.Dropped)
+	}
+	line += fmt.Sprintf("%d rejected", s.Rejected)
 	if s.Rejected > 0 {
 		line += " → " + rejectsPath
 	}
