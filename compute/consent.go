@@ -11,11 +11,7 @@ import (
 )
 
 // ConsentValue is the computed value that holds a profile's consent and
-// privacy choices, as
-//
-//	{"categoryPreferences": {...}, "tcString": "...", "timestamp": ...,
-//	 "position": ..., "gpc": true, "terms": [...], "restricted": [...],
-//	 "objected": [...]}
+// privacy choices:
 //
 //   - categoryPreferences and tcString are what the latest event, by
 //     timestamp, that carried any said (Segment's context.consent), with
@@ -33,6 +29,12 @@ import (
 //     objecting to "profiling", is in no audience and has no computed
 //     traits while it lasts (the counters keep counting, so lifting it
 //     restores them).
+//
+// As JSON:
+//
+//	{"categoryPreferences": {...}, "tcString": "...", "timestamp": ...,
+//	 "position": ..., "gpc": true, "terms": [...], "restricted": [...],
+//	 "objected": [...]}
 //
 // The delivery engine's consent gate reads the value; the name is
 // reserved.

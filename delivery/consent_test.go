@@ -33,7 +33,7 @@ func TestConsentGateDecisions(t *testing.T) {
 		{"denied by the event's TC string", []string{"analytics"}, event(`{"tcString":"` + tcNone + `"}`), nil, false, false, "analytics"},
 		{"categories before the TC string", []string{"analytics"}, event(`{"categoryPreferences":{"Analytics":true},"tcString":"` + tcNone + `"}`), nil, false, false, ""},
 		{"denied by the profile's TC string", []string{"analytics"}, event(`{"categoryPreferences":{"Analytics":true}}`),
-			profileConsent(defaultPurposes, []byte(`{"tcString":"` + tcNone + `"}`)), false, false, "analytics"},
+			profileConsent(defaultPurposes, []byte(`{"tcString":"`+tcNone+`"}`)), false, false, "analytics"},
 		{"granted by the profile", []string{"analytics"}, nil, profileConsent(defaultPurposes, []byte(`{"categoryPreferences":{"Analytics":true}}`)), false, false, ""},
 		{"the profile's GPC", []string{"sale"}, event(`{"categoryPreferences":{"Sale":true}}`), profileConsent(defaultPurposes, []byte(`{"gpc":true}`)), false, false, "sale_sharing"},
 		{"the event's GPC", []string{"targeting"}, event(`{"categoryPreferences":{"Targeting":true}}`), nil, true, false, "advertising"},
