@@ -32,12 +32,7 @@ Flags:
 `
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("kith bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, benchUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("kith bench", benchUsage, stderr)
 	var o loadgen.Options
 	fs.StringVar(&o.URL, "url", "http://127.0.0.1:8080", "base URL of the server")
 	fs.StringVar(&o.WriteKey, "write-key", "", "write key of the source to send to; required")

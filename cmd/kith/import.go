@@ -32,12 +32,7 @@ Flags:
 `
 
 func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("kith import", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, importUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("kith import", importUsage, stderr)
 	var sf storeFlags
 	sf.register(fs)
 	workspace := fs.String("workspace", env("KITH_WORKSPACE", ""), "slug of the workspace to import into; required (env KITH_WORKSPACE)")

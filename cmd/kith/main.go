@@ -167,3 +167,15 @@ func redactURL(u string) string {
 	user, _, _ := strings.Cut(rest[:at], ":")
 	return scheme + "://" + user + ":***" + rest[at:]
 }
+
+// newFlags returns the flag set of a subcommand: errors and usage (the
+// subcommand's usage text, then its flags) go to stderr.
+func newFlags(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}

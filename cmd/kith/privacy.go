@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -43,12 +42,7 @@ func runPrivacy(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return errUsage
 	}
 	sub, args := args[0], args[1:]
-	fs := flag.NewFlagSet("kith privacy "+sub, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, privacyUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("kith privacy "+sub, privacyUsage, stderr)
 	var sf storeFlags
 	sf.register(fs)
 	workspace := fs.String("workspace", env("KITH_WORKSPACE", ""), "slug of the workspace (env KITH_WORKSPACE); required by request")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -25,12 +24,7 @@ Flags:
 `
 
 func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("kith replay", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, replayUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("kith replay", replayUsage, stderr)
 	var sf storeFlags
 	sf.register(fs)
 	workspace := fs.String("workspace", env("KITH_WORKSPACE", ""), "slug of the workspace to replay; required (env KITH_WORKSPACE)")

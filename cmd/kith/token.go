@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -32,12 +31,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprint(stderr, tokenUsage)
 		return fmt.Errorf("kith token needs a subcommand: rotate: %w", errUsage)
 	}
-	fs := flag.NewFlagSet("kith token rotate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, tokenUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlags("kith token rotate", tokenUsage, stderr)
 	var sf storeFlags
 	sf.register(fs)
 	workspace := fs.String("workspace", env("KITH_WORKSPACE", ""), "slug of the workspace; required (env KITH_WORKSPACE)")
