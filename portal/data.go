@@ -2,6 +2,7 @@ package portal
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,12 +114,26 @@ func (p *Portal) correct(w http.ResponseWriter, r *http.Request, v *visit) {
 		fail("Nothing was changed: edit a value, then save.")
 		return
 	}
-	cmd := privacy.Command{Action: privacy.ActionCorrect, Identifier: p.emailIdentifier(v.ws, v.s.Email), Traits: changed, Actor: actorPortal, Via: actorPortal}
-	if _, err := p.appendCommand(r.Context(), v, cmd); err != nil {
+	req, err := p.submit(r.Context(), v, privacy.Submission{Type: privacy.RequestRectification, Traits: changed})
+	if err != nil {
 		p.storeFailed(w, v, "record your corrections", err)
 		return
 	}
-	p.redirect(w, r, v, "?done=correct")
+	p.redirect(w, r, v, p.requestPath(v.ws, req.ID))
+}
+
+// submit records a data-subject request of the signed-in person, made
+// through the portal.
+func (p *Portal) submit(ctx context.Context, v *visit, s privacy.Submission) (store.PrivacyRequest, error) {
+	s.Workspace, s.Via, s.Actor = v.ws, privacy.ViaPortal, actorPortal
+	s.Identifiers = []store.Identifier{p.emailIdentifier(v.ws, v.s.Email)}
+	return p.o.Requests.Submit(ctx, s)
+}
+
+// requestPath is the address, below the workspace's portal, of a
+// request's status page.
+func (p *Portal) requestPath(ws, id string) string {
+	return "requests/" + id + "?k=" + p.requestKey(ws, id)
 }
 
 // traitValue is the JSON of a corrected value of a trait of kind; empty
@@ -164,6 +179,12 @@ func (p *Portal) download(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 	id, err := p.lookup(r.Context(), v)
 	var rep *privacy.Report
+	var req store.PrivacyRequest
+	if err == nil {
+		// The download is an access request, recorded with its deadline and
+		// completed once the export is written.
+		req, err = p.submit(r.Context(), v, privacy.Submission{Type: privacy.RequestAccess})
+	}
 	if err == nil {
 		rep, err = privacy.Export(r.Context(), p.o.Store, v.ws, id, v.now, p.exportOptions(v.ws)...)
 	}
@@ -183,6 +204,9 @@ func (p *Portal) download(w http.ResponseWriter, r *http.Request, v *visit) {
 		// fails instead of looking complete.
 		p.o.Logger.Error("portal: write the export", "workspace", v.ws, "err", err)
 		panic(http.ErrAbortHandler)
+	}
+	if _, err := p.o.Requests.Accessed(r.Context(), req); err != nil {
+		p.o.Logger.Error("portal: complete the access request", "workspace", v.ws, "request", req.ID, "err", err)
 	}
 }
 
@@ -213,14 +237,13 @@ func (p *Portal) deleteData(w http.ResponseWriter, r *http.Request, v *visit) {
 		p.storeFailed(w, v, "find your data", err)
 		return
 	}
-	req, err := p.o.Requests.Submit(r.Context(), privacy.Submission{Workspace: v.ws, Type: privacy.RequestErasure,
-		Identifiers: []store.Identifier{p.emailIdentifier(v.ws, v.s.Email)}, Via: privacy.ViaPortal, Actor: actorPortal})
+	req, err := p.submit(r.Context(), v, privacy.Submission{Type: privacy.RequestErasure})
 	if err != nil {
 		p.storeFailed(w, v, "submit your request", err)
 		return
 	}
 	p.endSession(v)
-	p.redirect(w, r, v, "requests/"+req.ID+"?k="+p.requestKey(v.ws, req.ID))
+	p.redirect(w, r, v, p.requestPath(v.ws, req.ID))
 }
 
 // requestKey is the capability in a request status link: whoever holds the

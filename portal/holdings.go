@@ -169,9 +169,5 @@ func (p *Portal) holdingsPage(w http.ResponseWriter, r *http.Request, v *visit) 
 		p.storeFailed(w, v, "read what we hold", err)
 		return
 	}
-	notice := ""
-	if r.URL.Query().Get("done") == "correct" {
-		notice = "Your corrections are recorded. They show here once they are applied, within seconds."
-	}
-	p.render(w, v, http.StatusOK, "home", "What we hold about you", h, notice, "")
+	p.render(w, v, http.StatusOK, "home", "What we hold about you", h, "", "")
 }

@@ -74,9 +74,10 @@ type Options struct {
 	// Mailer sends the one-time codes; nil is development mode: each code
 	// is written to the log (at INFO, "portal sign-in code").
 	Mailer Mailer
-	// Requests carries out the erasure requests made in the portal (the
-	// server's *privacy.Requests, which sends deletions to destinations);
-	// nil builds one that marks destination deletions unsupported.
+	// Requests records and carries out the data-subject requests made in
+	// the portal — erasure, rectification, access (the server's
+	// *privacy.Requests, which sends deletions to destinations); nil
+	// builds one that marks destination deletions unsupported.
 	Requests Requests
 	// SecureCookies marks the session cookie Secure (serve over TLS).
 	SecureCookies bool
@@ -136,6 +137,7 @@ func New(o Options) (*Portal, error) {
 	}
 	if p.o.Requests == nil {
 		p.o.Requests = privacy.NewRequests(privacy.RequestOptions{Store: o.Store, Hash: o.Registry.Hash, Now: o.Now, Logger: o.Logger,
+			Seal: o.Registry.SealBatch,
 			Rules: func(ws string) (*identity.Compiled, error) {
 				w, ok := o.Registry.Workspace(ws)
 				if !ok {

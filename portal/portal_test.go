@@ -397,6 +397,10 @@ func TestCorrectTraits(t *testing.T) {
 	if err := json.Unmarshal(evs[0].Raw, &cmd); err != nil || cmd.Action != privacy.ActionCorrect || string(cmd.Traits["name"]) != `"Ada King"` || string(cmd.Traits["age"]) != `37` || cmd.Traits["plan"] != nil {
 		t.Fatalf("command %+v %v", cmd, err)
 	}
+	// The correction is a tracked request: its status page says when it
+	// is applied, and what we hold shows the new value.
+	mustContain(t, br.get(pg.location), "Your rectification request", "Completed on", "your corrections are applied")
+	mustContain(t, br.get("/portal/acme/"), "Ada King")
 }
 
 func TestStepUpDownloadAndDelete(t *testing.T) {
@@ -429,6 +433,11 @@ func TestStepUpDownloadAndDelete(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(pg.body), &rep); err != nil || rep.Format != privacy.ReportFormat || !strings.Contains(pg.body, "Ada Lovelace") {
 		t.Fatalf("export: %v %.300s", err, pg.body)
+	}
+	// The download is recorded as an access request, completed.
+	reqs, err := b.st.PrivacyRequests(t.Context(), store.RequestQuery{Workspace: "acme"})
+	if err != nil || len(reqs) != 1 || reqs[0].Type != privacy.RequestAccess || reqs[0].Status != store.RequestCompleted || reqs[0].Via != privacy.ViaPortal {
+		t.Fatalf("requests after the download: %+v %v", reqs, err)
 	}
 
 	// The step-up lasts 5 minutes.

@@ -15,4 +15,6 @@ type Requests interface {
 	// Get returns a request, advanced if it is in progress, or an error
 	// wrapping store.ErrNotFound.
 	Get(ctx context.Context, ws, id string) (store.PrivacyRequest, error)
+	// Accessed completes an access request whose export was downloaded.
+	Accessed(ctx context.Context, r store.PrivacyRequest) (store.PrivacyRequest, error)
 }
