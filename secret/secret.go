@@ -70,13 +70,31 @@ func New(serverSecret []byte) (*Box, error) {
 	if len(serverSecret) < 16 {
 		return nil, errors.New("secret: the server secret is too short")
 	}
-	key, err := hkdf.Key(sha256.New, serverSecret, nil, "kith destination secrets v1 aes-256-gcm", 32)
+	aead, err := newGCM(serverSecret, "kith destination secrets v1 aes-256-gcm")
+	if err != nil {
+		return nil, err
+	}
+	fpKey, err := derive(serverSecret, "kith destination secrets v1 fingerprint", 32)
+	if err != nil {
+		return nil, err
+	}
+	return &Box{aead: aead, fpKey: fpKey}, nil
+}
+
+// derive returns n bytes of key derived from secret for label (HKDF-SHA-256).
+func derive(secret []byte, label string, n int) ([]byte, error) {
+	k, err := hkdf.Key(sha256.New, secret, nil, label, n)
 	if err != nil {
 		return nil, fmt.Errorf("secret: derive key: %w", err)
 	}
-	fpKey, err := hkdf.Key(sha256.New, serverSecret, nil, "kith destination secrets v1 fingerprint", 32)
+	return k, nil
+}
+
+// newGCM returns AES-256-GCM under the key derived from secret for label.
+func newGCM(secret []byte, label string) (cipher.AEAD, error) {
+	key, err := derive(secret, label, 32)
 	if err != nil {
-		return nil, fmt.Errorf("secret: derive key: %w", err)
+		return nil, err
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
@@ -86,7 +104,7 @@ func New(serverSecret []byte) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret: %w", err)
 	}
-	return &Box{aead: aead, fpKey: fpKey}, nil
+	return aead, nil
 }
 
 // Fingerprint returns 8 hex digits identifying a plain secret.

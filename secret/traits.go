@@ -2,11 +2,8 @@ package secret
 
 import (
 	"bytes"
-	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -62,13 +59,13 @@ func NewTraitKeys(serverSecret []byte) (*TraitKeys, error) {
 	if len(serverSecret) < 16 {
 		return nil, errors.New("secret: the server secret is too short")
 	}
-	master, err := hkdf.Key(sha256.New, serverSecret, nil, "kith sensitive traits v1", 32)
+	master, err := derive(serverSecret, "kith sensitive traits v1", 32)
 	if err != nil {
-		return nil, fmt.Errorf("secret: derive key: %w", err)
+		return nil, err
 	}
-	id, err := hkdf.Key(sha256.New, serverSecret, nil, "kith sensitive traits v1 key id", 4)
+	id, err := derive(serverSecret, "kith sensitive traits v1 key id", 4)
 	if err != nil {
-		return nil, fmt.Errorf("secret: derive key: %w", err)
+		return nil, err
 	}
 	k := &TraitKeys{id: hex.EncodeToString(id), master: master}
 	v, _ := keyring.LoadOrStore(k.id, k)
@@ -80,17 +77,9 @@ func (k *TraitKeys) aead(workspace string) (cipher.AEAD, error) {
 	if a, ok := k.aeads.Load(workspace); ok {
 		return a.(cipher.AEAD), nil
 	}
-	key, err := hkdf.Key(sha256.New, k.master, nil, "workspace\x00"+workspace, 32)
+	a, err := newGCM(k.master, "workspace\x00"+workspace)
 	if err != nil {
-		return nil, fmt.Errorf("secret: derive key: %w", err)
-	}
-	block, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
-	}
-	a, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("secret: %w", err)
+		return nil, err
 	}
 	k.aeads.Store(workspace, a)
 	return a, nil

@@ -14,7 +14,6 @@ import (
 
 	"github.com/kithcdp/kith/gate"
 	"github.com/kithcdp/kith/importer"
-	"github.com/kithcdp/kith/tenant"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -75,15 +74,11 @@ func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer in.Close()
-	st, err := openStore(ctx, sf.store, sf.data)
+	st, reg, err := openRegistry(ctx, sf)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	reg, err := tenant.FromStore(ctx, st)
-	if err != nil {
-		return fmt.Errorf("read workspaces: %w", err)
-	}
 	if ws, ok := reg.Workspace(o.Workspace); ok {
 		o.DedupWindow = ws.DedupWindow
 	} // else importer.Run names the unknown workspace

@@ -19,6 +19,7 @@ import (
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/store/postgres"
 	"github.com/kithcdp/kith/store/sqlite"
+	"github.com/kithcdp/kith/tenant"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -152,6 +153,22 @@ func openStore(ctx context.Context, storeURL, dataDir string) (store.Store, erro
 	default:
 		return nil, fmt.Errorf("unknown store URL %q: use postgres://… or leave it empty for embedded SQLite", redactURL(storeURL))
 	}
+}
+
+// openRegistry opens the store the flags name and loads its workspaces,
+// sources and tokens (for the subcommands that work beside kith serve, on
+// its store). The caller closes the store.
+func openRegistry(ctx context.Context, sf storeFlags) (store.Store, *tenant.Registry, error) {
+	st, err := openStore(ctx, sf.store, sf.data)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg, err := tenant.FromStore(ctx, st)
+	if err != nil {
+		st.Close()
+		return nil, nil, fmt.Errorf("load workspaces: %w", err)
+	}
+	return st, reg, nil
 }
 
 // redactURL hides a password in a URL before it is printed.

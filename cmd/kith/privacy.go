@@ -91,15 +91,11 @@ func runPrivacy(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		}
 	}
 
-	st, err := openStore(ctx, sf.store, sf.data)
+	st, reg, err := openRegistry(ctx, sf)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	reg, err := tenant.FromStore(ctx, st)
-	if err != nil {
-		return fmt.Errorf("load workspaces: %w", err)
-	}
 	if _, ok := reg.Workspace(*workspace); *workspace != "" && !ok {
 		return fmt.Errorf("no workspace %q in this store: %w", *workspace, errUsage)
 	}

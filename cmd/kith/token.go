@@ -45,15 +45,11 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fs.Usage()
 		return fmt.Errorf("kith token rotate needs --workspace and one of --name and --source, and takes no arguments: %w", errUsage)
 	}
-	st, err := openStore(ctx, sf.store, sf.data)
+	st, reg, err := openRegistry(ctx, sf)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	reg, err := tenant.FromStore(ctx, st)
-	if err != nil {
-		return fmt.Errorf("load workspaces: %w", err)
-	}
 	what, action, target := "token "+*name, "token.rotate", "token:"+*name // the API's audit actions (docs/audit.md)
 	var rot tenant.Rotated
 	if *source != "" {
