@@ -46,8 +46,9 @@ func (f *fixture) outboxEnd(t *testing.T) int64 {
 // TestRestrictedAll: once a person restricts all processing (the
 // "restricted": ["all"] of their consent value), a strictly necessary
 // destination receives nothing about them — not their events, nor the
-// audience exit and trait change the restriction itself causes — while
-// another person's deliveries go on. The events after the restriction in
+// trait change the restriction itself causes — but the exit from the
+// audience it had received (a removal), while another person's
+// deliveries go on. The events after the restriction in
 // the log wait until it is folded.
 func TestRestrictedAll(t *testing.T) {
 	t.Parallel()
@@ -99,17 +100,60 @@ func TestRestrictedAll(t *testing.T) {
 			return c.Log >= 5 && c.Outbox >= end
 		})
 		after := delivered()[before:]
-		u2 := 0
+		u2, exits := 0, 0
 		for _, b := range after {
-			if strings.Contains(b, `"userId":"u1"`) {
+			switch {
+			case strings.Contains(b, `"userId":"u1"`) && strings.Contains(b, `"Audience Exited"`):
+				exits++ // the removal from the audience it had received
+			case strings.Contains(b, `"userId":"u1"`):
 				t.Errorf("delivered after u1 restricted all processing: %s", b)
 			}
 			if strings.Contains(b, `"messageId":"m4"`) {
 				u2++
 			}
 		}
-		if u2 != 1 {
-			t.Errorf("delivered after the restriction: %q; want u2's m4", after)
+		if u2 != 1 || exits != 1 {
+			t.Errorf("delivered after the restriction: %q; want u2's m4 and u1's exit from buyers", after)
+		}
+	})
+}
+
+// TestObjectionRemovesFromSyncedAudiences: a person who consented to
+// advertising is synced into an audience; when they object to profiling,
+// the consent gate denies the advertising purpose from then on, but the
+// exit from the audience — a removal — still reaches the destination
+// that received them.
+func TestObjectionRemovesFromSyncedAudiences(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, st store.Store) {
+		ctx := context.Background()
+		for _, d := range []store.Definition{
+			{Kind: store.DefinitionTrait, Name: "orders", Body: json.RawMessage(`{"name":"orders","kind":"count","events":["Order Completed"]}`)},
+			{Kind: store.DefinitionAudience, Name: "buyers", Body: json.RawMessage(`{"name":"buyers","condition":"computed.orders >= 1"}`)},
+		} {
+			d.Workspace, d.Origin = "acme", "api"
+			if _, err := st.PutDefinition(ctx, d); err != nil {
+				t.Fatal(err)
+			}
+		}
+		def := strings.Replace(webhookDef, `"strictly_necessary":true`, `"purposes":["advertising"],"audiences":["buyers"]`, 1)
+		f := setup(t, st, def, false)
+		f.send(t, track("m1", "Order Completed", `,"context":{"consent":{"categoryPreferences":{"Advertising":true}}}`))
+		f.fold(t)
+		waitFor(t, "the event and the entry", func() bool { return len(f.rcv.received()) == 2 })
+
+		f.control(t, privacy.Command{Action: privacy.ActionObject, Scope: privacy.ScopeProfiling,
+			Identifier: store.Identifier{Type: "user_id", Value: "u1"}})
+		f.send(t, track("m2", "Order Completed", ""))
+		f.fold(t)
+		end := f.outboxEnd(t)
+		waitFor(t, "the destination to pass everything", func() bool {
+			c := f.cursor(t)
+			return c.Log >= 3 && c.Outbox >= end
+		})
+		// The receiver lists messageId+event of each delivery.
+		if got := f.rcv.received()[2:]; len(got) != 1 || !strings.HasSuffix(got[0], "Audience Exited") {
+			t.Errorf("after the objection: %q; want only the exit from buyers (not m2)", got)
 		}
 	})
 }

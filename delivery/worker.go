@@ -682,7 +682,8 @@ func backoff(n int, retryAfter time.Duration) time.Duration {
 // gate drops the items whose consent does not allow this destination now:
 // the stricter of the event's own consent and the profile's current one;
 // and, whatever the destination, the items of profiles that receive
-// nothing (see gateValues). A first attempt may use what it read of a
+// nothing (see gateValues) — but for audience exits to a destination that
+// received the person, which are removals. A first attempt may use what it read of a
 // profile up to cacheTTL ago; a retry reads it afresh.
 func (w *worker) gate(ctx context.Context, batch []item, out *outcome, retry bool) []item {
 	suppress := w.e.suppressAll(w.ws)
@@ -701,19 +702,27 @@ func (w *worker) gate(ctx context.Context, batch []item, out *outcome, retry boo
 				w.consents[it.d.Profile], w.blocked[it.d.Profile], fresh[it.d.Profile] = pc, blocked, true
 			}
 		}
-		if why := w.blocked[it.d.Profile]; why != "" {
-			// Whatever it consented to and the destination needs.
+		// A profile that receives nothing is blocked whatever it
+		// consented to and the destination needs.
+		why := w.blocked[it.d.Profile]
+		if why == "" && !w.def.StrictlyNecessary {
+			if _, ok := allowed(cat, w.def.Purposes, it.event, pc, missing); !ok {
+				why = "filtered_consent"
+			}
+		}
+		if why != "" && it.d.Kind == destination.KindAudienceExited {
+			// An exit is a removal: a tool that received the person is
+			// told they left, whatever they restricted or objected to
+			// since — that is how a restriction or an objection takes them
+			// out of audiences already synced. A tool that never received
+			// them learns nothing.
+			if ok, err := w.received(ctx, it.d.Profile, nil); err == nil && ok {
+				why = ""
+			}
+		}
+		if why != "" {
 			out.filtered++
 			w.e.m.count(w.ws, w.def.Name, why, 1)
-			continue
-		}
-		if w.def.StrictlyNecessary {
-			keep = append(keep, it)
-			continue
-		}
-		if _, ok := allowed(cat, w.def.Purposes, it.event, pc, missing); !ok {
-			out.filtered++
-			w.e.m.count(w.ws, w.def.Name, "filtered_consent", 1)
 			continue
 		}
 		keep = append(keep, it)
