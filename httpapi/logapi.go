@@ -18,6 +18,16 @@ import (
 // holding scope. The token comes as "Authorization: Bearer <token>" or as
 // the HTTP Basic user name (as in Segment's Profile API).
 func (s *Server) scoped(scope string, h http.HandlerFunc) http.HandlerFunc {
+	return s.scopedOr(scope, h, func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "workspace_not_found", "no such workspace for this token")
+	})
+}
+
+// scopedOr is scoped, with elsewhere answering a token of another
+// workspace, or of a workspace that does not exist (a 404 that must be the
+// same answer, byte for byte, for both: a token learns nothing about other
+// workspaces).
+func (s *Server) scopedOr(scope string, h, elsewhere http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		token := ""
 		if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
@@ -37,9 +47,7 @@ func (s *Server) scoped(scope string, h http.HandlerFunc) http.HandlerFunc {
 		}
 		ws := r.PathValue("workspace")
 		if _, exists := s.reg.Workspace(ws); !exists || p.Workspace != ws {
-			// The same answer, byte for byte, for a missing workspace and
-			// another one: a token learns nothing about other workspaces.
-			writeError(w, http.StatusNotFound, "workspace_not_found", "no such workspace for this token")
+			elsewhere(w, r)
 			return
 		}
 		if !p.Can(ws, scope) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/kithcdp/kith/config"
 	"github.com/kithcdp/kith/privacy"
@@ -32,23 +31,9 @@ func (s *Server) privacyRoutes() {
 // workspace holds, or that the workspace exists. A token of this
 // workspace without the scope gets 403.
 func (s *Server) privacyScoped(h http.HandlerFunc) http.HandlerFunc {
-	inner := s.scoped(config.ScopePrivacy, h)
-	return func(w http.ResponseWriter, r *http.Request) {
-		token := ""
-		if auth := r.Header.Get("Authorization"); strings.HasPrefix(auth, "Bearer ") {
-			token = strings.TrimSpace(strings.TrimPrefix(auth, "Bearer "))
-		} else if user, _, ok := r.BasicAuth(); ok {
-			token = user
-		}
-		if p, ok := s.reg.Authenticate(token); ok && token != "" {
-			ws := r.PathValue("workspace")
-			if _, exists := s.reg.Workspace(ws); !exists || p.Workspace != ws {
-				notFoundPerson(w, r.PathValue("id"))
-				return
-			}
-		}
-		inner(w, r) // missing or invalid token: 401; scope: 403
-	}
+	return s.scopedOr(config.ScopePrivacy, h, func(w http.ResponseWriter, r *http.Request) {
+		notFoundPerson(w, r.PathValue("id"))
+	})
 }
 
 func notFoundPerson(w http.ResponseWriter, id string) {
