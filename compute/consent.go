@@ -3,6 +3,7 @@ package compute
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"slices"
 	"time"
 
@@ -137,6 +138,8 @@ func (e *Engine) Control(p store.ProfileID, cmd *privacy.Command, ev *store.Even
 func (e *Engine) updateConsent(p store.ProfileID, pr *profile, ev *store.Event, change func(*consentValue)) {
 	cur := decodeConsent(pr.values[ConsentValue])
 	was := cur.excludes()
+	before := cur
+	before.Restricted, before.Objected = slices.Clone(cur.Restricted), slices.Clone(cur.Objected)
 	change(&cur)
 	v, err := json.Marshal(cur)
 	if err != nil || bytes.Equal(v, pr.values[ConsentValue]) {
@@ -145,8 +148,34 @@ func (e *Engine) updateConsent(p store.ProfileID, pr *profile, ev *store.Event, 
 	e.setValue(p, pr, ConsentValue, v, ev.ReceivedAt, ev.Position)
 	pr.excluded = cur.excludes()
 	if pr.excluded != was {
-		e.touch(p, ev.Position)
+		e.touch(p, ev.Position) // its evaluation exits (or enters) its audiences
+	} else if !pr.excluded && len(pr.members) > 0 && !sameChoices(before, cur) {
+		// Most events that carry consent say again what the profile
+		// holds: only a change of what was chosen writes an entry.
+		e.out.Outbox = append(e.out.Outbox, e.consentEntry(p, pr, ev.Position, ev.ReceivedAt))
 	}
+}
+
+// sameChoices reports whether a and b hold the same choices, whenever
+// they were made.
+func sameChoices(a, b consentValue) bool {
+	a.Timestamp, a.Position, b.Timestamp, b.Position = time.Time{}, 0, time.Time{}, 0
+	return reflect.DeepEqual(a, b)
+}
+
+// consentEntry makes the outbox entry of a consent change of a profile
+// that is in audiences (store.OutboxConsentChanged): the exit of each, for
+// the destinations the new consent no longer allows.
+func (e *Engine) consentEntry(p store.ProfileID, pr *profile, position int64, at time.Time) store.OutboxEntry {
+	exits := map[string]json.RawMessage{}
+	for name, in := range pr.members {
+		if in {
+			exits[name] = e.outboxEntry(p, name, false, "consent", position, at).Payload
+		}
+	}
+	payload, _ := json.Marshal(map[string]any{"exits": exits}) // raw JSON values: cannot fail
+	return store.OutboxEntry{Workspace: e.o.Workspace, Kind: store.OutboxConsentChanged, Profile: p, Position: position,
+		Key: ConsentValue, Payload: payload, At: at}
 }
 
 // later reports whether consent said at (ts, position) is later than

@@ -2,6 +2,8 @@ package compute
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +84,16 @@ func TestControl(t *testing.T) {
 	if len(out.Audiences) != 0 {
 		t.Errorf("consent changed memberships: %+v", out.Audiences)
 	}
+	// The change of a member's consent is in the outbox, with its exits.
+	if len(out.Outbox) != 1 || out.Outbox[0].Kind != store.OutboxConsentChanged ||
+		!strings.Contains(string(out.Outbox[0].Payload), `"exits":{"viewers":{"type":"track","event":"Audience Exited"`) {
+		t.Errorf("outbox after the consent change: %+v", out.Outbox)
+	}
+	// An event saying the same again, later, changes no choice: no entry.
+	e.Observe(1, ev("page", `{"type":"page","context":{"consent":{"categoryPreferences":{"Analytics":false,"ads":true}}}}`))
+	if out := e.Evaluate(now.Add(time.Minute), pos); slices.ContainsFunc(out.Outbox, func(o store.OutboxEntry) bool { return o.Kind == store.OutboxConsentChanged }) {
+		t.Errorf("the same consent again wrote %+v", out.Outbox)
+	}
 	out = control(privacy.Command{Action: privacy.ActionRestrict, Scope: privacy.ScopeProfiling})
 	if len(out.Audiences) != 1 || out.Audiences[0].Entered || out.Audiences[0].Reason != "restricted" {
 		t.Errorf("restriction: audience changes %+v", out.Audiences)
@@ -94,7 +106,7 @@ func TestControl(t *testing.T) {
 	if len(out.Audiences) != 1 || !out.Audiences[0].Entered {
 		t.Errorf("lifting the restriction: audience changes %+v", out.Audiences)
 	}
-	if want := `{"categoryPreferences":{"Analytics":false,"ads":true},"timestamp":"2026-11-03T00:00:00Z","position":2,"terms":["no-third-party-sharing"]}`; value() != want {
+	if want := `{"categoryPreferences":{"Analytics":false,"ads":true},"timestamp":"2026-11-03T00:00:00Z","position":3,"terms":["no-third-party-sharing"]}`; value() != want {
 		t.Errorf("after terms and lifting: %s, want %s", value(), want)
 	}
 	e.Forget(1, pos)

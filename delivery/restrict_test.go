@@ -157,3 +157,55 @@ func TestObjectionRemovesFromSyncedAudiences(t *testing.T) {
 		}
 	})
 }
+
+// TestWithdrawalRemovesFromSyncedAudiences: a person synced into an
+// audience by a destination for advertising withdraws that consent: the
+// destination gets the exit (a removal). Withdrawing a purpose the
+// destination does not need sends nothing: the person stays.
+func TestWithdrawalRemovesFromSyncedAudiences(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		withdraw string
+		want     string // the event of what the destination gets after the withdrawal
+	}{
+		{"advertising", "Audience Exited"},
+		{"analytics", ""},
+	} {
+		t.Run(c.withdraw, func(t *testing.T) {
+			t.Parallel()
+			eachBackend(t, func(t *testing.T, st store.Store) {
+				ctx := context.Background()
+				for _, d := range []store.Definition{
+					{Kind: store.DefinitionTrait, Name: "orders", Body: json.RawMessage(`{"name":"orders","kind":"count","events":["Order Completed"]}`)},
+					{Kind: store.DefinitionAudience, Name: "buyers", Body: json.RawMessage(`{"name":"buyers","condition":"computed.orders >= 1"}`)},
+				} {
+					d.Workspace, d.Origin = "acme", "api"
+					if _, err := st.PutDefinition(ctx, d); err != nil {
+						t.Fatal(err)
+					}
+				}
+				def := strings.Replace(webhookDef, `"strictly_necessary":true`, `"purposes":["advertising"],"audiences":["buyers"]`, 1)
+				f := setup(t, st, def, false)
+				f.send(t, track("m1", "Order Completed", `,"context":{"consent":{"categoryPreferences":{"Advertising":true,"Analytics":true}}}`))
+				f.fold(t)
+				waitFor(t, "the event and the entry", func() bool { return len(f.rcv.received()) == 2 })
+				f.control(t, privacy.Command{Action: privacy.ActionConsent, Consent: map[string]bool{c.withdraw: false},
+					Identifier: store.Identifier{Type: "user_id", Value: "u1"}})
+				f.fold(t)
+				end := f.outboxEnd(t)
+				waitFor(t, "the destination to pass everything", func() bool {
+					cur := f.cursor(t)
+					return cur.Log >= 2 && cur.Outbox >= end
+				})
+				// The receiver lists messageId+event of each delivery.
+				got := ""
+				for _, r := range f.rcv.received()[2:] {
+					got += r[strings.Index(r, "Audience"):]
+				}
+				if got != c.want {
+					t.Errorf("after the withdrawal of %s: %q, want %q", c.withdraw, got, c.want)
+				}
+			})
+		})
+	}
+}

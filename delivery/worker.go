@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync/atomic"
@@ -93,6 +94,9 @@ type item struct {
 	d      destination.Delivery
 	event  Consent // the event's own consent (log events only)
 	deadID int64   // the dead letter it replays, if any
+	// withdrawn marks the exit of a consent change (store.OutboxConsentChanged):
+	// sent only if the gate now denies the person to this destination.
+	withdrawn bool
 }
 
 // outcome collects what a page's deliveries did.
@@ -385,6 +389,41 @@ func (w *worker) outboxFeed(ctx context.Context) (int, error) {
 	return len(page), w.progress(ctx, out, &store.DeliveryProgress{Log: w.cur.Log, Outbox: page[len(page)-1].ID})
 }
 
+// withdrawals turns a consent change (store.OutboxConsentChanged) into
+// the exits, from the audiences the destination syncs, for the gate to
+// send if the person's consent no longer allows the destination — only
+// to a destination that received the person.
+func (w *worker) withdrawals(ctx context.Context, e store.OutboxEntry) ([]item, error) {
+	if len(w.def.Audiences) == 0 {
+		return nil, nil
+	}
+	var c struct {
+		Exits map[string]json.RawMessage `json:"exits"`
+	}
+	if json.Unmarshal(e.Payload, &c) != nil {
+		return nil, nil // written by compute: a bug, nothing to send
+	}
+	var items []item
+	for _, name := range slices.Sorted(maps.Keys(c.Exits)) {
+		if !wants(w.def.Audiences, name) {
+			continue
+		}
+		if len(items) == 0 {
+			if ok, err := w.received(ctx, e.Profile, nil); err != nil || !ok {
+				return nil, err
+			}
+		}
+		it, err := w.item(ctx, destination.KindAudienceExited, e.Position, e.Profile, name, c.Exits[name], e.At)
+		if err != nil {
+			return nil, err
+		}
+		it.d.Key = w.key(e.Position, destination.KindAudienceExited, fmt.Sprint(e.Profile), name)
+		it.withdrawn = true
+		items = append(items, it)
+	}
+	return items, nil
+}
+
 // outboxItems turns the outbox entries the destination receives (made in
 // [since, until) when those are set) into items.
 func (w *worker) outboxItems(ctx context.Context, page []store.OutboxEntry, since, until time.Time) ([]item, error) {
@@ -394,6 +433,13 @@ func (w *worker) outboxItems(ctx context.Context, page []store.OutboxEntry, sinc
 			continue
 		}
 		switch e.Kind {
+		case store.OutboxConsentChanged:
+			exits, err := w.withdrawals(ctx, e)
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, exits...)
+			continue
 		case store.OutboxAudienceEntered, store.OutboxAudienceExited:
 			if !wants(w.def.Audiences, e.Key) {
 				continue
@@ -709,6 +755,14 @@ func (w *worker) gate(ctx context.Context, batch []item, out *outcome, retry boo
 			if _, ok := allowed(cat, w.def.Purposes, it.event, pc, missing); !ok {
 				why = "filtered_consent"
 			}
+		}
+		if it.withdrawn {
+			// The person is still in the audience: it leaves this
+			// destination only if their consent no longer allows it.
+			if why == "" {
+				continue
+			}
+			why = ""
 		}
 		if why != "" && it.d.Kind == destination.KindAudienceExited {
 			// An exit is a removal: a tool that received the person is

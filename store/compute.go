@@ -55,6 +55,11 @@ const (
 	OutboxAudienceEntered = "audience_entered"
 	OutboxAudienceExited  = "audience_exited"
 	OutboxTraitChanged    = "trait_changed" // a computed trait's value changed (an identify call with it)
+	// OutboxConsentChanged: a profile's consent changed while it is in
+	// audiences. Its payload is {"exits": {audience: the Audience Exited
+	// call}}: the delivery engine sends those exits to the destinations
+	// that received the person and that the new consent now denies.
+	OutboxConsentChanged = "consent_changed"
 )
 
 // OutboxEntry is one item for activation (destinations read the outbox).
