@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kithcdp/kith/consent"
 	"github.com/kithcdp/kith/privacy"
 	"github.com/kithcdp/kith/store"
 )
@@ -59,28 +60,25 @@ func (v consentValue) excludes() bool {
 		slices.Contains(v.Objected, privacy.ScopeProfiling)
 }
 
-// holdsConsent reports whether an event's raw JSON may carry consent (the
-// caller decodes it only then).
-func holdsConsent(raw []byte) bool {
-	return bytes.Contains(raw, []byte(`"categoryPreferences"`)) || bytes.Contains(raw, []byte(`"tcString"`))
-}
-
 // consent records the consent an event carries (its categoryPreferences
 // and TCF string, its GPC signal) on its profile; hasPrefs is whether its
-// raw JSON may carry consent at all (the caller has looked).
+// raw JSON may carry consent at all (consent.MayHold: the caller has
+// looked).
 func (e *Engine) consent(p store.ProfileID, ev *store.Event, hasPrefs bool) {
-	var f struct {
-		Context struct {
-			Consent struct {
-				CategoryPreferences map[string]json.RawMessage `json:"categoryPreferences"`
-				TCString            string                     `json:"tcString"`
-			} `json:"consent"`
-		} `json:"context"`
-	}
+	var st consent.Statement
 	if hasPrefs {
-		_ = json.Unmarshal(ev.Raw, &f) // validated at ingest; a failure leaves no preferences
+		// Read as the delivery gate reads it; a failure (not an object:
+		// ingest validated it) leaves no preferences.
+		st, _ = consent.EventStatement(ev.Raw)
 	}
-	prefs, tc := f.Context.Consent.CategoryPreferences, f.Context.Consent.TCString
+	var prefs map[string]json.RawMessage
+	for k, granted := range st.Categories {
+		if prefs == nil {
+			prefs = make(map[string]json.RawMessage, len(st.Categories))
+		}
+		prefs[k] = boolJSON(granted)
+	}
+	tc := st.TCString
 	said := len(prefs) > 0 || tc != ""
 	if !said && !ev.Signals.GPC {
 		return
@@ -111,10 +109,7 @@ func (e *Engine) Control(p store.ProfileID, cmd *privacy.Command, ev *store.Even
 				prefs[k] = v
 			}
 			for k, granted := range cmd.Consent {
-				prefs[k] = json.RawMessage("false")
-				if granted {
-					prefs[k] = json.RawMessage("true")
-				}
+				prefs[k] = boolJSON(granted)
 			}
 			cur.CategoryPreferences = prefs
 			cur.Timestamp, cur.Position = ev.Timestamp, ev.Position
@@ -191,6 +186,13 @@ func decodeConsent(raw json.RawMessage) consentValue {
 		return consentValue{}
 	}
 	return v
+}
+
+func boolJSON(b bool) json.RawMessage {
+	if b {
+		return json.RawMessage("true")
+	}
+	return json.RawMessage("false")
 }
 
 func sortedSet(s []string) []string {

@@ -114,3 +114,26 @@ func TestControl(t *testing.T) {
 		t.Errorf("after Forget the engine holds %+v and writes %+v", e.prof[1], out)
 	}
 }
+
+// TestEventConsentAsTheGateReadsIt: the engine records an event's consent
+// as the delivery gate reads it (consent.EventStatement): keys in any
+// case, and the preferences even when the TC string has the wrong type.
+func TestEventConsentAsTheGateReadsIt(t *testing.T) {
+	t.Parallel()
+	defs, err := Compile(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
+	for raw, want := range map[string]string{
+		`{"type":"page","context":{"Consent":{"CategoryPreferences":{"Ads":false}}}}`: `{"categoryPreferences":{"Ads":false},`,
+		`{"type":"page","context":{"consent":{"categoryPreferences":{"Ads":true},"tcString":5}}}`: `{"categoryPreferences":{"Ads":true},`,
+		`{"type":"page","context":{"consent":{"tcString":"CQSbk4AQSbk4A"}}}`:                 `{"tcString":"CQSbk4AQSbk4A",`,
+	} {
+		e := New(defs, Options{})
+		e.Observe(1, &store.Event{Position: 1, Type: "page", Timestamp: now, ReceivedAt: now, Raw: json.RawMessage(raw)})
+		if got := string(e.prof[1].values[ConsentValue]); !strings.HasPrefix(got, want) {
+			t.Errorf("%s: consent value %s, want it to start %s", raw, got, want)
+		}
+	}
+}

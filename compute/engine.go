@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/kithcdp/kith/audience"
+	"github.com/kithcdp/kith/consent"
 	"github.com/kithcdp/kith/store"
 	"github.com/kithcdp/kith/trait"
 )
@@ -153,7 +154,7 @@ func (e *Engine) timed(p store.ProfileID) {
 // Observe folds an event a user profile performed into every maintained
 // counter it matches.
 func (e *Engine) Observe(p store.ProfileID, ev *store.Event) {
-	if prefs := holdsConsent(ev.Raw); prefs || ev.Signals.GPC {
+	if prefs := consent.MayHold(ev.Raw); prefs || ev.Signals.GPC {
 		e.consent(p, ev, prefs)
 	}
 	if e.defs.Empty() {
