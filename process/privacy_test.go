@@ -47,6 +47,22 @@ func consentOf(t *testing.T, st store.Store, ws string, p store.ProfileID) map[s
 	return nil
 }
 
+// seedCompute stores the compute tests' definitions and events in ws and
+// folds them; fold folds what was appended since.
+func seedCompute(t *testing.T, st store.Store, ws string) (c *clock, fold func()) {
+	c = newClock(time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC))
+	putComputeDefs(t, st, ws)
+	appendEvents(t, st, ws, c.now(), computeEvents...)
+	fold = func() {
+		t.Helper()
+		if err := computeProcessor(st, 100, c).CatchUp(context.Background(), ws, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fold()
+	return c, fold
+}
+
 // TestPrivacyCommands: consent, restriction and correction commands
 // change the profile at their place in the log — a restriction takes the
 // profile out of its audiences and computed traits until it is lifted —
@@ -54,18 +70,8 @@ func consentOf(t *testing.T, st store.Store, ws string, p store.ProfileID) map[s
 func TestPrivacyCommands(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, st store.Store) {
-		ctx := context.Background()
-		ws := "acme"
-		c := newClock(time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC))
-		putComputeDefs(t, st, ws)
-		appendEvents(t, st, ws, c.now(), computeEvents...)
-		fold := func() {
-			t.Helper()
-			if err := computeProcessor(st, 100, c).CatchUp(ctx, ws, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		fold()
+		ctx, ws := context.Background(), "acme"
+		c, fold := seedCompute(t, st, ws)
 		ada := owner(t, st, ws, "user_id", "ada")
 		if s := computeSnapshot(t, st, ws); s["ada.repeat_buyers"] != "true" || s["members.active_accounts"] != "1" {
 			t.Fatalf("before any command: %v", s)
@@ -141,18 +147,8 @@ func TestPrivacyCommands(t *testing.T) {
 func TestEraseCommand(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, st store.Store) {
-		ctx := context.Background()
-		ws := "acme"
-		c := newClock(time.Date(2026, 11, 3, 12, 0, 0, 0, time.UTC))
-		putComputeDefs(t, st, ws)
-		appendEvents(t, st, ws, c.now(), computeEvents...)
-		fold := func() {
-			t.Helper()
-			if err := computeProcessor(st, 100, c).CatchUp(ctx, ws, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		fold()
+		ctx, ws := context.Background(), "acme"
+		c, fold := seedCompute(t, st, ws)
 		bobBefore := computeSnapshot(t, st, ws)
 		appendPrivacy(t, st, ws, c.now(), privacy.Command{Action: privacy.ActionErase, Identifier: store.Identifier{Type: "user_id", Value: "ada"}})
 		appendEvents(t, st, ws, c.now(), `{"type":"track","userId":"bob","event":"Order Completed","properties":{"total":1},"timestamp":"2026-11-03T10:00:00Z"}`)
