@@ -3,7 +3,6 @@ package privacy
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 
@@ -94,28 +93,16 @@ type TimelineReader interface {
 // reading a page of events at a time, until fn returns false or the
 // timeline ends. It reports whether fn stopped it.
 func ConsentHistory(ctx context.Context, st TimelineReader, workspace string, p store.ProfileID, before int64, fn func(ConsentChange) bool) (stopped bool, err error) {
-	for {
-		positions, err := st.Timeline(ctx, workspace, p, before, pageSize)
-		if err != nil {
-			return false, fmt.Errorf("read the timeline: %w", err)
-		}
-		if len(positions) == 0 {
-			return false, nil
-		}
-		events, err := st.Read(ctx, store.LogQuery{Workspace: workspace, Positions: positions, Descending: true, Limit: len(positions)})
-		if err != nil {
-			return false, fmt.Errorf("read events: %w", err)
-		}
+	err = timelinePages(ctx, st, workspace, p, before, func(_ int, events []store.Event) (bool, error) {
 		for i := range events {
 			if c, ok := ConsentChangeOf(&events[i]); ok && !fn(c) {
-				return true, nil
+				stopped = true
+				return false, nil
 			}
 		}
-		if len(positions) < pageSize {
-			return false, nil
-		}
-		before = positions[len(positions)-1]
-	}
+		return true, nil
+	})
+	return stopped, err
 }
 
 // EachConsentChange calls fn with every consent change of the profile,

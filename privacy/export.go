@@ -571,21 +571,8 @@ func (r *Report) EachTraitChange(fn func(Trait) error) error {
 // first, reading a page at a time. It returns the number of timeline
 // entries whose event the log no longer holds (deleted by retention).
 func (r *Report) EachEvent(fn func(Event) error) (missing int64, err error) {
-	id := store.ProfileID(r.Profile.KithID)
-	var before int64
-	for {
-		positions, err := r.st.Timeline(r.ctx, r.Workspace, id, before, pageSize)
-		if err != nil {
-			return missing, fmt.Errorf("read the timeline: %w", err)
-		}
-		if len(positions) == 0 {
-			return missing, nil
-		}
-		events, err := r.st.Read(r.ctx, store.LogQuery{Workspace: r.Workspace, Positions: positions, Descending: true, Limit: len(positions)})
-		if err != nil {
-			return missing, fmt.Errorf("read events: %w", err)
-		}
-		missing += int64(len(positions) - len(events))
+	err = timelinePages(r.ctx, r.st, r.Workspace, store.ProfileID(r.Profile.KithID), 0, func(entries int, events []store.Event) (bool, error) {
+		missing += int64(entries - len(events))
 		for _, e := range events {
 			ev := Event{
 				Position: e.Position, MessageID: e.MessageID, Type: e.Type, Name: e.Name, Source: e.Source,
@@ -593,11 +580,36 @@ func (r *Report) EachEvent(fn func(Event) error) (missing int64, err error) {
 				Signals: Signals{IP: e.Signals.IP, UserAgent: e.Signals.UserAgent, Origin: e.Signals.Origin, GPC: e.Signals.GPC},
 			}
 			if err := fn(ev); err != nil {
-				return missing, err
+				return false, err
 			}
 		}
+		return true, nil
+	})
+	return missing, err
+}
+
+// timelinePages calls fn with each page of profile p's timeline before
+// position before (0: from the newest), newest first — the number of
+// timeline entries of the page and the events the log still holds of
+// them — until fn returns false or an error, or the timeline ends.
+func timelinePages(ctx context.Context, st TimelineReader, workspace string, p store.ProfileID, before int64, fn func(entries int, events []store.Event) (bool, error)) error {
+	for {
+		positions, err := st.Timeline(ctx, workspace, p, before, pageSize)
+		if err != nil {
+			return fmt.Errorf("read the timeline: %w", err)
+		}
+		if len(positions) == 0 {
+			return nil
+		}
+		events, err := st.Read(ctx, store.LogQuery{Workspace: workspace, Positions: positions, Descending: true, Limit: len(positions)})
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		if more, err := fn(len(positions), events); err != nil || !more {
+			return err
+		}
 		if len(positions) < pageSize {
-			return missing, nil
+			return nil
 		}
 		before = positions[len(positions)-1]
 	}
