@@ -74,7 +74,7 @@ func (w *worker) correction(ctx context.Context, ev *store.Event, items []item) 
 	if err != nil || p == 0 {
 		return item{}, false, err
 	}
-	if ok, err := w.received(ctx, p, items); err != nil || !ok {
+	if ok, err := w.received(ctx, p, items, nil); err != nil || !ok {
 		return item{}, false, err
 	}
 	held, err := w.e.o.Store.Identifiers(ctx, w.ws, p)
@@ -87,15 +87,24 @@ func (w *worker) correction(ctx context.Context, ev *store.Event, items []item) 
 
 // received reports whether the destination received something about
 // profile p: the ledger says so, or one of the items before it is p's.
-func (w *worker) received(ctx context.Context, p store.ProfileID, items []item) (bool, error) {
+// The ledger's answers are kept in known (when not nil), so a page reads
+// a profile's ledger once.
+func (w *worker) received(ctx context.Context, p store.ProfileID, items []item, known map[store.ProfileID]bool) (bool, error) {
 	if slices.ContainsFunc(items, func(it item) bool { return it.d.Profile == p }) {
 		return true, nil
+	}
+	if ok, in := known[p]; in {
+		return ok, nil
 	}
 	ledger, err := w.e.o.Store.Ledger(ctx, w.ws, p)
 	if err != nil {
 		return false, fmt.Errorf("ledger of profile %d: %w", p, err)
 	}
-	return slices.ContainsFunc(ledger, func(e store.LedgerEntry) bool { return e.Destination == w.def.Name }), nil
+	ok := slices.ContainsFunc(ledger, func(e store.LedgerEntry) bool { return e.Destination == w.def.Name })
+	if known != nil {
+		known[p] = ok
+	}
+	return ok, nil
 }
 
 // correctionPayload is the identify call that passes a correction on:

@@ -392,8 +392,9 @@ func (w *worker) outboxFeed(ctx context.Context) (int, error) {
 // withdrawals turns a consent change (store.OutboxConsentChanged) into
 // the exits, from the audiences the destination syncs, for the gate to
 // send if the person's consent no longer allows the destination — only
-// to a destination that received the person.
-func (w *worker) withdrawals(ctx context.Context, e store.OutboxEntry) ([]item, error) {
+// to a destination that received the person (known holds the page's
+// ledger answers, see received).
+func (w *worker) withdrawals(ctx context.Context, e store.OutboxEntry, known map[store.ProfileID]bool) ([]item, error) {
 	if len(w.def.Audiences) == 0 {
 		return nil, nil
 	}
@@ -409,7 +410,7 @@ func (w *worker) withdrawals(ctx context.Context, e store.OutboxEntry) ([]item, 
 			continue
 		}
 		if len(items) == 0 {
-			if ok, err := w.received(ctx, e.Profile, nil); err != nil || !ok {
+			if ok, err := w.received(ctx, e.Profile, nil, known); err != nil || !ok {
 				return nil, err
 			}
 		}
@@ -428,13 +429,14 @@ func (w *worker) withdrawals(ctx context.Context, e store.OutboxEntry) ([]item, 
 // [since, until) when those are set) into items.
 func (w *worker) outboxItems(ctx context.Context, page []store.OutboxEntry, since, until time.Time) ([]item, error) {
 	var items []item
+	known := map[store.ProfileID]bool{}
 	for _, e := range page {
 		if (!since.IsZero() && e.At.Before(since)) || (!until.IsZero() && !e.At.Before(until)) {
 			continue
 		}
 		switch e.Kind {
 		case store.OutboxConsentChanged:
-			exits, err := w.withdrawals(ctx, e)
+			exits, err := w.withdrawals(ctx, e, known)
 			if err != nil {
 				return nil, err
 			}
@@ -738,6 +740,7 @@ func (w *worker) gate(ctx context.Context, batch []item, out *outcome, retry boo
 	cat := w.e.catalogue(w.ws)
 	w.caches(ctx)
 	fresh := map[store.ProfileID]bool{}
+	known := map[store.ProfileID]bool{} // ledger answers (see received)
 	keep := batch[:0:0]
 	for _, it := range batch {
 		pc, ok := w.consents[it.d.Profile]
@@ -770,7 +773,7 @@ func (w *worker) gate(ctx context.Context, batch []item, out *outcome, retry boo
 			// since — that is how a restriction or an objection takes them
 			// out of audiences already synced. A tool that never received
 			// them learns nothing.
-			if ok, err := w.received(ctx, it.d.Profile, nil); err == nil && ok {
+			if ok, err := w.received(ctx, it.d.Profile, nil, known); err == nil && ok {
 				why = ""
 			}
 		}
