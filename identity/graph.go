@@ -130,6 +130,13 @@ func (g *Graph) Blocked(id store.Identifier) bool { return g.blocked[id] }
 // then the ids in reuse (an undone merge gives the merged-away profile its
 // id back).
 func (g *Graph) Dissolve(p store.ProfileID, reuse ...store.ProfileID) {
+	g.Forget(p)
+	g.reuse = append(append(g.reuse, p), reuse...)
+}
+
+// Forget removes a profile and everything it holds from the graph (for
+// good, an erasure, unless Dissolve gives its id back).
+func (g *Graph) Forget(p store.ProfileID) {
 	if s, ok := g.live(p); ok {
 		for i := g.slots[s].head; i != 0; {
 			r := g.in.rec(i)
@@ -137,14 +144,6 @@ func (g *Graph) Dissolve(p store.ProfileID, reuse ...store.ProfileID) {
 		}
 		g.slots[s] = profile{}
 	}
-	g.reuse = append(append(g.reuse, p), reuse...)
-}
-
-// Forget removes a profile and everything it holds from the graph for
-// good (an erasure): its id is not allocated again.
-func (g *Graph) Forget(p store.ProfileID) {
-	g.Dissolve(p)
-	g.reuse = g.reuse[:len(g.reuse)-1]
 }
 
 // Ignore makes Resolve leave the given identifiers out until the next call

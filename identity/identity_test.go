@@ -709,3 +709,22 @@ func FuzzExtract(f *testing.F) {
 		identity.NewGraph(c, 1).Resolve(e)
 	})
 }
+
+// TestForget: an erased profile's identifiers are held by no one, its id
+// is not given again, and the same identifiers later make a new profile.
+func TestForget(t *testing.T) {
+	t.Parallel()
+	g := identity.NewGraph(compile(t, nil), 1)
+	p := g.Resolve(ev(1, `{"type":"identify","userId":"ada","anonymousId":"a1"}`)).Profile
+	q := g.Resolve(ev(2, `{"type":"identify","userId":"bob"}`)).Profile
+	g.Forget(p)
+	if _, held := g.Owner(id("user_id", "ada")); held || len(g.Holdings(p)) != 0 {
+		t.Fatalf("ada still held after Forget: %v", g.Holdings(p))
+	}
+	if o, _ := g.Owner(id("user_id", "bob")); o != q {
+		t.Errorf("bob moved to %d", o)
+	}
+	if again := g.Resolve(ev(3, `{"type":"identify","userId":"ada"}`)); !again.Created || again.Profile == p || again.Profile == q {
+		t.Errorf("ada again: %s, want a new profile (not %d or %d)", summary(again), p, q)
+	}
+}
