@@ -70,6 +70,7 @@ type bundle struct {
 	gc      *store.GroupCommitter
 	dir     string // the store's
 	srv     *httptest.Server
+	api     *httpapi.Server
 	handler http.Handler // the server's, unwrapped
 	// ctx is cancelled, and wg waited for, when the test ends, before the
 	// store is closed: for what an option runs in the background.
@@ -128,7 +129,7 @@ func setup(t testing.TB, opts ...setupOption) *bundle {
 		ss.edit(b, &o)
 	}
 	api := httpapi.New(o)
-	b.handler = api.Handler()
+	b.api, b.handler = api, api.Handler()
 	h := b.handler
 	if ss.wrap != nil {
 		h = ss.wrap(h)

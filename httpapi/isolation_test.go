@@ -4,18 +4,12 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kithcdp/kith/config"
-	"github.com/kithcdp/kith/httpapi"
-	"github.com/kithcdp/kith/ingest"
-	"github.com/kithcdp/kith/store"
-	"github.com/kithcdp/kith/store/sqlite"
-	"github.com/kithcdp/kith/tenant"
 )
 
 // publicRoutes are the routes that take no access token: the Tracking API
@@ -89,34 +83,14 @@ func requestPath(pattern, ws string) (method, path string) {
 // route added without a scope check fails here.
 func TestEveryRouteIsIsolatedAndScoped(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Parse([]byte(isolationConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, _, err := tenant.Load(ctx, st, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gc := store.NewGroupCommitter(st, store.GroupCommitOptions{})
-	api := httpapi.New(httpapi.Options{Store: st, Registry: reg, Committer: gc, Limits: ingest.DefaultLimits()})
-	srv := httptest.NewServer(api.Handler())
-	t.Cleanup(func() {
-		srv.Close()
-		_ = api.Close(ctx)
-		gc.Close()
-		st.Close()
-	})
+	b := setup(t, withConfig(isolationConfig))
+	srv, api := b.srv, b.api
 
 	// send makes one request; the body is read only for an error, so that
 	// a stream answers without being waited for.
 	send := func(t *testing.T, method, path, token string) (int, string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, method, srv.URL+path, strings.NewReader("{}"))
 		if err != nil {
