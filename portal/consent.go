@@ -3,7 +3,6 @@ package portal
 import (
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strconv"
 
 	"github.com/kithcdp/kith/privacy"
@@ -23,16 +22,16 @@ func (p *Portal) setConsent(w http.ResponseWriter, r *http.Request, v *visit) {
 		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "Choose to grant (granted=true) or withdraw (granted=false) consent.")
 		return
 	}
-	h, err := p.readHoldings(r.Context(), v, 0)
+	found, _, err := p.statement(r.Context(), v)
 	if err != nil {
 		p.storeFailed(w, v, "read your consent", err)
 		return
 	}
-	if !h.Found {
+	if !found {
 		p.render(w, v, http.StatusNotFound, "error", "Not found", nil, "", "We hold nothing about this email, so there is no consent to change.")
 		return
 	}
-	if !slices.ContainsFunc(h.Purposes, func(pr purposeRow) bool { return pr.Name == purpose && !pr.Necessary }) {
+	if pr, ok := p.purposes(v.ws).Lookup(purpose); !ok || pr.Name != purpose || pr.Necessary {
 		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "There is no consent purpose named "+strconv.Quote(purpose)+" here.")
 		return
 	}

@@ -52,14 +52,14 @@ func traitFields(rep *privacy.Report) []traitField {
 
 // correctPage shows the person's traits in a form.
 func (p *Portal) correctPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	h, err := p.readHoldings(r.Context(), v, 0)
+	rep, err := p.report(r.Context(), v)
 	if err != nil {
 		p.storeFailed(w, v, "read your data", err)
 		return
 	}
-	cv := correctView{Found: h.Found}
-	if h.Found {
-		cv.Fields = traitFields(h.Report)
+	cv := correctView{Found: rep != nil}
+	if rep != nil {
+		cv.Fields = traitFields(rep)
 	}
 	p.render(w, v, http.StatusOK, "correct", "Correct your data", cv, "", "")
 }
@@ -67,16 +67,16 @@ func (p *Portal) correctPage(w http.ResponseWriter, r *http.Request, v *visit) {
 // correct appends a correct control event with the traits changed on the
 // form. An emptied field clears the trait.
 func (p *Portal) correct(w http.ResponseWriter, r *http.Request, v *visit) {
-	h, err := p.readHoldings(r.Context(), v, 0)
+	rep, err := p.report(r.Context(), v)
 	if err != nil {
 		p.storeFailed(w, v, "read your data", err)
 		return
 	}
-	if !h.Found {
+	if rep == nil {
 		p.render(w, v, http.StatusNotFound, "correct", "Correct your data", correctView{}, "", "We hold nothing about this email, so there is nothing to correct.")
 		return
 	}
-	fields := traitFields(h.Report)
+	fields := traitFields(rep)
 	byKey := map[string]traitField{}
 	for _, f := range fields {
 		byKey[f.Key] = f

@@ -48,19 +48,12 @@ type purposeRow struct {
 // the events (0: the newest).
 func (p *Portal) readHoldings(ctx context.Context, v *visit, before int64) (*holdings, error) {
 	h := &holdings{}
-	id, err := p.lookup(ctx, v)
-	if errors.Is(err, store.ErrNotFound) {
+	rep, err := p.report(ctx, v)
+	if err != nil {
+		return nil, err
+	}
+	if rep == nil {
 		return h, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	rep, err := privacy.Export(ctx, p.o.Store, v.ws, id, v.now, p.exportOptions(v.ws)...)
-	if errors.Is(err, store.ErrNotFound) {
-		return h, nil // erased between the lookup and the export
-	}
-	if err != nil {
-		return nil, err
 	}
 	h.Found, h.Report = true, rep
 	for _, a := range rep.Audiences {
@@ -68,10 +61,11 @@ func (p *Portal) readHoldings(ctx context.Context, v *visit, before int64) (*hol
 			h.Audiences = append(h.Audiences, a.Name)
 		}
 	}
-	if err := p.readEvents(ctx, v.ws, store.ProfileID(rep.Profile.KithID), before, h); err != nil {
+	id := store.ProfileID(rep.Profile.KithID)
+	if err := p.readEvents(ctx, v.ws, id, before, h); err != nil {
 		return nil, err
 	}
-	stmt, err := p.consentOf(ctx, v.ws, rep)
+	stmt, err := p.consentOf(ctx, v.ws, id)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +87,40 @@ func (p *Portal) readHoldings(ctx context.Context, v *visit, before int64) (*hol
 		h.Purposes = append(h.Purposes, row)
 	}
 	return h, nil
+}
+
+// report exports what ws holds on the session's email; nil when it holds
+// nothing.
+func (p *Portal) report(ctx context.Context, v *visit) (*privacy.Report, error) {
+	id, err := p.lookup(ctx, v)
+	if err == nil {
+		var rep *privacy.Report
+		if rep, err = privacy.Export(ctx, p.o.Store, v.ws, id, v.now, p.exportOptions(v.ws)...); err == nil {
+			return rep, nil
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil // none, or erased between the lookup and the export
+	}
+	return nil, err
+}
+
+// statement reads the consent value of the profile holding the session's
+// email, without the rest of the export: found is false when ws holds
+// nothing on the email.
+func (p *Portal) statement(ctx context.Context, v *visit) (found bool, st consent.Statement, err error) {
+	id, err := p.lookup(ctx, v)
+	if err == nil {
+		var prof store.Profile
+		if prof, err = privacy.CurrentProfile(ctx, p.o.Store, v.ws, id); err == nil {
+			st, err = p.consentOf(ctx, v.ws, prof.ID)
+			return err == nil, st, err
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return false, consent.Statement{}, nil
+	}
+	return false, consent.Statement{}, err
 }
 
 // exportOptions states ws's retention in exports.
@@ -130,8 +158,8 @@ func (p *Portal) readEvents(ctx context.Context, ws string, id store.ProfileID, 
 // consentOf reads the profile's consent value (the computed value
 // privacy.ConsentValue: categoryPreferences, GPC, terms, restrictions),
 // which the export shows only in part.
-func (p *Portal) consentOf(ctx context.Context, ws string, rep *privacy.Report) (consent.Statement, error) {
-	vals, err := p.o.Store.ComputedValues(ctx, ws, store.ProfileID(rep.Profile.KithID))
+func (p *Portal) consentOf(ctx context.Context, ws string, id store.ProfileID) (consent.Statement, error) {
+	vals, err := p.o.Store.ComputedValues(ctx, ws, id)
 	if err != nil {
 		return consent.Statement{}, fmt.Errorf("read the consent value: %w", err)
 	}

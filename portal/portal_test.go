@@ -504,6 +504,7 @@ func TestBadInput(t *testing.T) {
 		{"consent signed out", anon, "POST", "/portal/acme/consent", url.Values{"purpose": {"advertising"}, "granted": {"false"}}, 401, "Sign in again"},
 		{"consent without a choice", br, "POST", "/portal/acme/consent", url.Values{"purpose": {"advertising"}}, 400, "grant"},
 		{"consent to an unknown purpose", br, "POST", "/portal/acme/consent", url.Values{"purpose": {"mind_reading"}, "granted": {"true"}}, 400, "no consent purpose named"},
+		{"consent to a purpose by another spelling", br, "POST", "/portal/acme/consent", url.Values{"purpose": {"Advertising"}, "granted": {"true"}}, 400, "no consent purpose named"},
 		{"consent to the necessary purpose", br, "POST", "/portal/acme/consent", url.Values{"purpose": {"necessary"}, "granted": {"false"}}, 400, "no consent purpose named"},
 		{"receipt not a number", br, "GET", "/portal/acme/receipts/abc", nil, 400, "positive number"},
 		{"receipt of no consent", br, "GET", "/portal/acme/receipts/1", nil, 404, "no consent receipt of yours"},

@@ -43,18 +43,18 @@ type termRow struct {
 
 // termsPage lists the catalogue of personal terms with the person's choice.
 func (p *Portal) termsPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	h, err := p.readHoldings(r.Context(), v, 0)
+	found, st, err := p.statement(r.Context(), v)
 	if err != nil {
 		p.storeFailed(w, v, "read your terms", err)
 		return
 	}
-	p.render(w, v, http.StatusOK, "terms", "Your terms", termsOf(h), "", "")
+	p.render(w, v, http.StatusOK, "terms", "Your terms", termsOf(found, st.Terms), "", "")
 }
 
-func termsOf(h *holdings) termsView {
-	tv := termsView{Found: h.Found}
+func termsOf(found bool, chosen []string) termsView {
+	tv := termsView{Found: found}
 	for _, t := range consent.Terms {
-		tv.Terms = append(tv.Terms, termRow{Term: t, Chosen: slices.Contains(h.Terms, t.Name)})
+		tv.Terms = append(tv.Terms, termRow{Term: t, Chosen: slices.Contains(chosen, t.Name)})
 	}
 	return tv
 }
@@ -62,19 +62,19 @@ func termsOf(h *holdings) termsView {
 // setTerms records the terms ticked on the form (none withdraws them) as a
 // terms control event and shows the signed agreement.
 func (p *Portal) setTerms(w http.ResponseWriter, r *http.Request, v *visit) {
-	h, err := p.readHoldings(r.Context(), v, 0)
+	found, st, err := p.statement(r.Context(), v)
 	if err != nil {
 		p.storeFailed(w, v, "read your terms", err)
 		return
 	}
-	if !h.Found {
-		p.render(w, v, http.StatusNotFound, "terms", "Your terms", termsOf(h), "", "We hold nothing about this email, so there is nothing your terms could apply to.")
+	if !found {
+		p.render(w, v, http.StatusNotFound, "terms", "Your terms", termsOf(false, nil), "", "We hold nothing about this email, so there is nothing your terms could apply to.")
 		return
 	}
 	var chosen []string
 	for _, name := range r.PostForm["term"] {
 		if _, ok := consent.LookupTerm(name); !ok {
-			p.render(w, v, http.StatusBadRequest, "terms", "Your terms", termsOf(h), "", "There is no term named "+strconv.Quote(name)+".")
+			p.render(w, v, http.StatusBadRequest, "terms", "Your terms", termsOf(true, st.Terms), "", "There is no term named "+strconv.Quote(name)+".")
 			return
 		}
 		if !slices.Contains(chosen, name) {
