@@ -40,28 +40,7 @@ func (g *Gate) consent(ws string, b *store.Batch) int {
 		own := cat.Resolve(consent.Statement{Categories: s.Categories, TCString: s.TCString})
 		return !cat.Evaluate(w.StoreRequires, own, nil, true).Allowed
 	}
-	n := 0
-	kept := b.Events[:0]
-	for _, e := range b.Events {
-		if !(e.Type == "track" && e.Name == consentPreferenceUpdated) && denies(e.Raw) {
-			n++
-			continue
-		}
-		kept = append(kept, e)
-	}
-	b.Events = kept
-	events := n
-	keptQ := b.Quarantine[:0]
-	for _, q := range b.Quarantine {
-		if denies(q.Raw) {
-			n++
-			continue
-		}
-		keptQ = append(keptQ, q)
-	}
-	b.Quarantine = keptQ
-	if n > 0 {
-		g.noConsent.WithLabelValues(ws).Add(float64(n))
-	}
-	return events
+	return drop(b, g.noConsent, ws, func(e *store.Event) bool {
+		return !(e.Type == "track" && e.Name == consentPreferenceUpdated) && denies(e.Raw)
+	}, denies)
 }

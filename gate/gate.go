@@ -13,6 +13,7 @@ package gate
 
 import (
 	"context"
+	"encoding/json"
 	"sync"
 
 	"github.com/kithcdp/kith/store"
@@ -92,4 +93,35 @@ func (g *Gate) Filter(ctx context.Context, ws string, b *store.Batch) (droppedEv
 		return 0, err
 	}
 	return n + g.consent(ws, b), nil
+}
+
+// drop removes from b the events for which event reports true and the
+// quarantined entries whose raw JSON quarantined reports true, adds how
+// many it removed of both to ws's count in counter, and returns how many
+// events (quarantined entries not counted) it removed.
+func drop(b *store.Batch, counter *prometheus.CounterVec, ws string, event func(*store.Event) bool, quarantined func(json.RawMessage) bool) int {
+	events := 0
+	kept := b.Events[:0]
+	for i := range b.Events {
+		if event(&b.Events[i]) {
+			events++
+			continue
+		}
+		kept = append(kept, b.Events[i])
+	}
+	b.Events = kept
+	n := events
+	keptQ := b.Quarantine[:0]
+	for _, q := range b.Quarantine {
+		if quarantined(q.Raw) {
+			n++
+			continue
+		}
+		keptQ = append(keptQ, q)
+	}
+	b.Quarantine = keptQ
+	if n > 0 {
+		counter.WithLabelValues(ws).Add(float64(n))
+	}
+	return events
 }

@@ -143,28 +143,9 @@ func (g *Gate) suppress(ctx context.Context, ws string, b *store.Batch) (int, er
 		}
 		return (identify || f.Type == "identify") && hit(identity.Email, str(f.Traits.Email))
 	}
-	n := 0
-	kept := b.Events[:0]
-	for _, e := range b.Events {
-		if suppressed(e.UserID, e.AnonymousID, e.Raw, e.Type == "identify") {
-			n++
-			continue
-		}
-		kept = append(kept, e)
-	}
-	b.Events = kept
-	events := n
-	keptQ := b.Quarantine[:0]
-	for _, q := range b.Quarantine {
-		if suppressed("", "", q.Raw, false) {
-			n++
-			continue
-		}
-		keptQ = append(keptQ, q)
-	}
-	b.Quarantine = keptQ
-	if n > 0 {
-		g.suppressed.WithLabelValues(ws).Add(float64(n))
-	}
-	return events, nil
+	return drop(b, g.suppressed, ws, func(e *store.Event) bool {
+		return suppressed(e.UserID, e.AnonymousID, e.Raw, e.Type == "identify")
+	}, func(raw json.RawMessage) bool {
+		return suppressed("", "", raw, false)
+	}), nil
 }
