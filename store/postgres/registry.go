@@ -72,7 +72,7 @@ func (s *Store) PutSource(ctx context.Context, src store.Source) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (workspace, slug) DO UPDATE SET key_hash = excluded.key_hash, settings = excluded.settings,
 			prev_key_hash = excluded.prev_key_hash, prev_until = excluded.prev_until, config_hash = excluded.config_hash`,
-		src.Workspace, src.Slug, src.KeyHash, []byte(src.Settings), src.PrevKeyHash, optTime(src.PrevUntil), src.ConfigHash)
+		src.Workspace, src.Slug, src.KeyHash, []byte(src.Settings), src.PrevKeyHash, nullTime(src.PrevUntil), src.ConfigHash)
 	if err != nil {
 		return fmt.Errorf("put source %q/%q: %w", src.Workspace, src.Slug, err)
 	}
@@ -125,7 +125,7 @@ func (s *Store) PutToken(ctx context.Context, t store.Token) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7)
 		ON CONFLICT (workspace, name) DO UPDATE SET hash = excluded.hash, scopes = excluded.scopes,
 			prev_hash = excluded.prev_hash, prev_until = excluded.prev_until, config_hash = excluded.config_hash`,
-		t.Workspace, t.Name, t.Hash, t.Scopes, t.PrevHash, optTime(t.PrevUntil), t.ConfigHash)
+		t.Workspace, t.Name, t.Hash, t.Scopes, t.PrevHash, nullTime(t.PrevUntil), t.ConfigHash)
 	if err != nil {
 		return fmt.Errorf("put token %q/%q: %w", t.Workspace, t.Name, err)
 	}
@@ -152,40 +152,32 @@ func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
 // RotateToken gives a token a new hash, keeping the current one until
 // prevUntil (see store.Registry).
 func (s *Store) RotateToken(ctx context.Context, workspace, name string, hash []byte, prevUntil time.Time) error {
-	n, err := s.exec(ctx, `UPDATE tokens SET prev_hash = CASE WHEN $1::timestamptz IS NULL THEN NULL ELSE hash END,
-		prev_until = $1, hash = $2 WHERE workspace = $3 AND name = $4`, optTime(prevUntil), hash, workspace, name)
-	if err == nil && n == 0 {
-		err = store.ErrNotFound
-	}
-	if err != nil {
-		return fmt.Errorf("rotate token %q/%q: %w", workspace, name, err)
-	}
-	return nil
+	return s.rotate(ctx, "token", `UPDATE tokens SET prev_hash = CASE WHEN $1::timestamptz IS NULL THEN NULL ELSE hash END,
+		prev_until = $1, hash = $2 WHERE workspace = $3 AND name = $4`, workspace, name, hash, prevUntil)
 }
 
 // RotateWriteKey gives a source a new write key hash, keeping the current
 // one until prevUntil (see store.Registry).
 func (s *Store) RotateWriteKey(ctx context.Context, workspace, slug string, hash []byte, prevUntil time.Time) error {
-	n, err := s.exec(ctx, `UPDATE sources SET prev_key_hash = CASE WHEN $1::timestamptz IS NULL THEN NULL ELSE key_hash END,
-		prev_until = $1, key_hash = $2 WHERE workspace = $3 AND slug = $4`, optTime(prevUntil), hash, workspace, slug)
+	return s.rotate(ctx, "write key", `UPDATE sources SET prev_key_hash = CASE WHEN $1::timestamptz IS NULL THEN NULL ELSE key_hash END,
+		prev_until = $1, key_hash = $2 WHERE workspace = $3 AND slug = $4`, workspace, slug, hash, prevUntil)
+}
+
+// rotate runs a rotation statement q, whose parameters are $1 prevUntil
+// (NULL for none), $2 the new hash, $3 the workspace and $4 the name; it
+// must change one row (store.ErrNotFound if none).
+func (s *Store) rotate(ctx context.Context, what, q, workspace, name string, hash []byte, prevUntil time.Time) error {
+	n, err := s.exec(ctx, q, nullTime(prevUntil), hash, workspace, name)
 	if err == nil && n == 0 {
 		err = store.ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("rotate write key %q/%q: %w", workspace, slug, err)
+		return fmt.Errorf("rotate %s %q/%q: %w", what, workspace, name, err)
 	}
 	return nil
 }
 
-// optTime is an optional time as stored: NULL for the zero time.
-func optTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	return &t
-}
-
-// fromOptTime reads what optTime stored.
+// fromOptTime reads what nullTime stored.
 func fromOptTime(t *time.Time) time.Time {
 	if t == nil {
 		return time.Time{}
