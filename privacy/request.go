@@ -465,7 +465,7 @@ func (q *Requests) carryOut(ctx context.Context, r *store.PrivacyRequest, reg re
 		for _, p := range j.People { // erasure: every identifier the person held
 			ids = append(ids, p.Identifiers...)
 		}
-		c, err := q.changeList(ctx, s.Workspace, ids, s.Type != RequestUnsuppression, cmp.Or(s.Reason, "regulation "+s.Regulation))
+		c, _, err := q.changeList(ctx, s.Workspace, ids, s.Type != RequestUnsuppression, cmp.Or(s.Reason, "regulation "+s.Regulation))
 		if err != nil {
 			return err
 		}
@@ -508,8 +508,9 @@ func (q *Requests) carryOut(ctx context.Context, r *store.PrivacyRequest, reg re
 
 // changeList adds the suppressible identifiers among ids to ws's
 // suppression list (or removes them from it) and returns the command of
-// the control event that records the change.
-func (q *Requests) changeList(ctx context.Context, ws string, ids []store.Identifier, add bool, reason string) (Command, error) {
+// the control event that records the change and, for a removal, how many
+// entries it removed.
+func (q *Requests) changeList(ctx context.Context, ws string, ids []store.Identifier, add bool, reason string) (Command, int64, error) {
 	var digests [][]byte
 	seen := map[string]bool{}
 	for _, id := range ids {
@@ -525,40 +526,42 @@ func (q *Requests) changeList(ctx context.Context, ws string, ids []store.Identi
 	}
 	if !add {
 		c.Action = ActionUnsuppress
-		_, err := q.o.Store.Unsuppress(ctx, ws, digests)
-		return c, err
+		n, err := q.o.Store.Unsuppress(ctx, ws, digests)
+		return c, n, err
 	}
 	entries := make([]store.Suppression, len(digests))
 	now := q.o.Now().UTC()
 	for i, d := range digests {
 		entries[i] = store.Suppression{Workspace: ws, Digest: d, Reason: reason, At: now}
 	}
-	return c, q.o.Store.Suppress(ctx, entries)
+	return c, 0, q.o.Store.Suppress(ctx, entries)
 }
 
 // Suppress adds an identifier (normalized) to ws's suppression list and
 // appends the control event recording it, outside any tracked request
 // (the suppression API). It returns the digest.
 func (q *Requests) Suppress(ctx context.Context, ws string, id store.Identifier, reason, actor string) ([]byte, error) {
-	c, err := q.changeList(ctx, ws, []store.Identifier{id}, true, reason)
-	if err != nil {
+	if _, err := q.changeListByAPI(ctx, ws, id, true, reason, actor); err != nil {
 		return nil, err
 	}
-	c.Actor, c.Via = commandActor(ViaAPI, actor), ViaAPI
-	_, err = q.appendCommands(ctx, ws, []Command{c})
-	return Digest(q.o.Hash, id), err
+	return Digest(q.o.Hash, id), nil
 }
 
 // Unsuppress removes an identifier (normalized) from ws's suppression list,
 // appends the control event recording it, and returns how many entries it
 // removed.
 func (q *Requests) Unsuppress(ctx context.Context, ws string, id store.Identifier, actor string) (int64, error) {
-	d := Digest(q.o.Hash, id)
-	n, err := q.o.Store.Unsuppress(ctx, ws, [][]byte{d})
+	return q.changeListByAPI(ctx, ws, id, false, "", actor)
+}
+
+// changeListByAPI is changeList of one identifier through the suppression
+// API, followed by the append of its control event.
+func (q *Requests) changeListByAPI(ctx context.Context, ws string, id store.Identifier, add bool, reason, actor string) (int64, error) {
+	c, n, err := q.changeList(ctx, ws, []store.Identifier{id}, add, reason)
 	if err != nil {
 		return 0, err
 	}
-	c := Command{Action: ActionUnsuppress, Digests: []string{hex.EncodeToString(d)}, Actor: commandActor(ViaAPI, actor), Via: ViaAPI}
+	c.Actor, c.Via = commandActor(ViaAPI, actor), ViaAPI
 	_, err = q.appendCommands(ctx, ws, []Command{c})
 	return n, err
 }
