@@ -52,7 +52,7 @@ type receiptView struct {
 	Position int64
 }
 
-// receipt shows, or with ?format=jwt downloads, the signed consent
+// receipt shows, or with ?format=jwt or json downloads, the consent
 // receipt of the consent control event at a log position. Receipts are
 // rebuilt from the log, not stored: the same event always gives the same
 // signed receipt. Only the person the event is about may read it.
@@ -61,26 +61,36 @@ func (p *Portal) receipt(w http.ResponseWriter, r *http.Request, v *visit) {
 	if !ok {
 		return
 	}
-	format := r.URL.Query().Get("format")
 	rc := p.receiptFor(v.ws, ev, cmd, p.policyURL(r, v.ws))
 	jws := p.signReceipt(rc)
-	switch format {
-	case "jwt":
-		p.saveSession(w, v)
-		w.Header().Set("Content-Type", "application/jwt")
-		w.Header().Set("Content-Disposition", `attachment; filename="consent-receipt-`+rc.ConsentReceiptID+`.jwt"`)
-		_, _ = w.Write([]byte(jws))
-	case "json":
-		p.saveSession(w, v)
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("Content-Disposition", `attachment; filename="consent-receipt-`+rc.ConsentReceiptID+`.json"`)
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(rc)
-	default:
-		p.render(w, v, http.StatusOK, "receipt", "Your consent receipt", receiptView{Receipt: rc, JWS: jws, Position: ev.Position},
-			"Your choice is recorded. It applies within seconds, everywhere we send your data.", "")
+	if p.serveRecord(w, r, v, "consent-receipt-"+rc.ConsentReceiptID, rc, jws) {
+		return
 	}
+	p.render(w, v, http.StatusOK, "receipt", "Your consent receipt", receiptView{Receipt: rc, JWS: jws, Position: ev.Position},
+		"Your choice is recorded. It applies within seconds, everywhere we send your data.", "")
+}
+
+// serveRecord answers a signed record's download when the query asks for
+// one (ownCommand checked it): ?format=jwt the signed record, ?format=json
+// the record unsigned, each as file name.jwt or name.json. It reports
+// whether it answered.
+func (p *Portal) serveRecord(w http.ResponseWriter, r *http.Request, v *visit, name string, record any, jws string) bool {
+	format := r.URL.Query().Get("format")
+	if format != "jwt" && format != "json" {
+		return false
+	}
+	p.saveSession(w, v)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`.`+format+`"`)
+	if format == "jwt" {
+		w.Header().Set("Content-Type", "application/jwt")
+		_, _ = w.Write([]byte(jws))
+		return true
+	}
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(record)
+	return true
 }
 
 // policyURL is the privacy policy named in receipts: Options.PolicyURL,

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -280,6 +281,10 @@ func TestHoldingsConsentAndReceipt(t *testing.T) {
 		rc.PIIControllers[0].PIIController != "Acme Ltd" || rc.Jurisdiction != "EU" || rc.PolicyURL == "" || rc.PublicKey != set.Keys[0].X {
 		t.Errorf("receipt %+v", rc)
 	}
+	// ?format=json is the same receipt, unsigned.
+	if js := br.get(receiptPath + "?format=json"); js.header.Get("Content-Type") != "application/json" || !jsonEqual(js.body, string(payload)) {
+		t.Errorf("json receipt: %v %s", js.header, js.body)
+	}
 	// The same event always signs to the same receipt; a changed one does not verify.
 	if again := br.get(receiptPath + "?format=jwt"); again.body != jwt.body {
 		t.Error("the receipt changed between downloads")
@@ -332,6 +337,9 @@ func TestMyTerms(t *testing.T) {
 	var a portal.Agreement
 	if err := json.Unmarshal(payload, &a); err != nil || a.Format != portal.TermsFormat || a.Person != "ada@example.com" || len(a.Terms) != 2 {
 		t.Fatalf("agreement %+v %v", a, err)
+	}
+	if js := br.get(agreement + "?format=json"); js.header.Get("Content-Type") != "application/json" || !jsonEqual(js.body, string(payload)) {
+		t.Errorf("json agreement: %v %s", js.header, js.body)
 	}
 	b.fold(t)
 	mustContain(t, br.get("/portal/acme/"), "Your terms apply too: no-marketing, no-third-party-sharing")
@@ -542,4 +550,13 @@ func TestBadInput(t *testing.T) {
 	if pg := nobody.post("/portal/acme/delete", url.Values{"confirm": {"yes"}}); pg.status != http.StatusNotFound || !strings.Contains(pg.body, "nothing to delete") {
 		t.Errorf("delete, nothing held: %d", pg.status)
 	}
+}
+
+// jsonEqual reports whether two JSON texts hold the same value.
+func jsonEqual(a, b string) bool {
+	var x, y any
+	if json.Unmarshal([]byte(a), &x) != nil || json.Unmarshal([]byte(b), &y) != nil {
+		return false
+	}
+	return reflect.DeepEqual(x, y)
 }

@@ -77,13 +77,12 @@ type Controller struct {
 
 // receiptFor builds the receipt of a consent control event.
 func (p *Portal) receiptFor(ws string, ev store.Event, cmd privacy.Command, policyURL string) Receipt {
-	c := p.controller(ws)
 	r := Receipt{
 		Version: ReceiptVersion, Jurisdiction: p.o.Jurisdiction, ConsentTimestamp: ev.Timestamp.Unix(),
 		CollectionMethod: "Kith customer portal: the person changed a consent toggle while signed in with a one-time code sent to their email",
 		ConsentReceiptID: ev.MessageID, PublicKey: base64.RawURLEncoding.EncodeToString(p.keys.signKey.Public().(ed25519.PublicKey)),
 		Language: "en", PIIPrincipalID: cmd.Identifier.Value,
-		PIIControllers: []PIIController{{PIIController: c.Name, Contact: c.Contact, Address: c.Address, Email: c.Email, Phone: c.Phone, PIIControllerURL: c.URL}},
+		PIIControllers: []PIIController{p.controller(ws).pii()},
 		PolicyURL:      policyURL, SPICat: []string{}, LogPosition: ev.Position,
 	}
 	svc := Service{Service: ws}
@@ -111,6 +110,11 @@ func (p *Portal) controller(ws string) Controller {
 		c.Name = ws
 	}
 	return c
+}
+
+// pii is c as a receipt's or an agreement's PIIController.
+func (c Controller) pii() PIIController {
+	return PIIController{PIIController: c.Name, Contact: c.Contact, Address: c.Address, Email: c.Email, Phone: c.Phone, PIIControllerURL: c.URL}
 }
 
 // receiptTime formats a receipt's timestamp for people.

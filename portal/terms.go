@@ -97,16 +97,15 @@ type agreementView struct {
 	Position  int64
 }
 
-// agreement shows, or with ?format=jwt downloads, the signed record of the
+// agreement shows, or with ?format=jwt or json downloads, the signed record of the
 // terms control event at a log position.
 func (p *Portal) agreement(w http.ResponseWriter, r *http.Request, v *visit) {
 	ev, cmd, ok := p.ownCommand(w, r, v, privacy.ActionTerms, "terms agreement")
 	if !ok {
 		return
 	}
-	c := p.controller(v.ws)
 	a := Agreement{Format: TermsFormat, AgreementID: ev.MessageID, Person: cmd.Identifier.Value,
-		Company: PIIController{PIIController: c.Name, Contact: c.Contact, Address: c.Address, Email: c.Email, Phone: c.Phone, PIIControllerURL: c.URL},
+		Company: p.controller(v.ws).pii(),
 		Terms:   []consent.Term{}, AgreedAt: ev.Timestamp.Unix(), LogPosition: ev.Position,
 		Effect: "The company applies these terms to all processing of the person's data: each term denies the purposes it covers, whatever consent says, until the person changes them.",
 	}
@@ -117,11 +116,7 @@ func (p *Portal) agreement(w http.ResponseWriter, r *http.Request, v *visit) {
 	}
 	payload, _ := json.Marshal(a) // plain data: cannot fail
 	jws := p.keys.signJWS("JWT", payload)
-	if r.URL.Query().Get("format") == "jwt" {
-		p.saveSession(w, v)
-		w.Header().Set("Content-Type", "application/jwt")
-		w.Header().Set("Content-Disposition", `attachment; filename="terms-agreement-`+a.AgreementID+`.jwt"`)
-		_, _ = w.Write([]byte(jws))
+	if p.serveRecord(w, r, v, "terms-agreement-"+a.AgreementID, a, jws) {
 		return
 	}
 	p.render(w, v, http.StatusOK, "agreement", "Your terms agreement", agreementView{Agreement: a, JWS: jws, Position: ev.Position},
