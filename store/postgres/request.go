@@ -119,12 +119,7 @@ func (s *Store) scanRequests(ctx context.Context, query string, args ...any) ([]
 			return nil, err
 		}
 		r.ReceivedAt, r.Deadline = r.ReceivedAt.UTC(), r.Deadline.UTC()
-		if completed != nil {
-			r.CompletedAt = completed.UTC()
-		}
-		if lease != nil {
-			r.LeaseUntil = lease.UTC()
-		}
+		r.CompletedAt, r.LeaseUntil = fromOptTime(completed), fromOptTime(lease)
 		if err := json.Unmarshal(subjects, &r.Subjects); err != nil {
 			return nil, fmt.Errorf("request %s: subjects: %w", r.ID, err)
 		}
