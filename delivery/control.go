@@ -25,25 +25,33 @@ import (
 // control event the processor has not folded yet: the gate reads a
 // person's consent, restrictions and objections in the folded state, so
 // the events after such a command wait until it is folded (the next step
-// reads the page again). Past folded control events the caches are
-// emptied, so the gate reads the state they changed.
+// reads the page again). The caches hold the state at the folded position
+// they were last checked at (cachedFold) or later, so the control events
+// up to it are in them already; past it, the folded position is read
+// again and the caches are emptied if it moved, so the gate reads the
+// state the commands changed.
 func (w *worker) folded(ctx context.Context, page []store.Event) ([]store.Event, error) {
-	i := slices.IndexFunc(page, func(ev store.Event) bool { return ev.Type == store.TypePrivacy })
-	if i < 0 {
-		return page, nil
-	}
-	cs, err := w.e.o.Store.Cursors(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("read the folded position of %s: %w", w.ws, err)
-	}
-	fold := cs[w.ws]
-	for j := i; j < len(page); j++ {
-		if page[j].Type == store.TypePrivacy && page[j].Position > fold {
-			page = page[:j]
-			break
+	var last int64 // the position of the page's last control event
+	for i := range page {
+		if page[i].Type == store.TypePrivacy {
+			last = page[i].Position
 		}
 	}
-	w.owners = nil // caches emptied on their next use
+	if last == 0 {
+		return page, nil
+	}
+	if w.owners == nil || last > w.cachedFold {
+		cs, err := w.e.o.Store.Cursors(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("read the folded position of %s: %w", w.ws, err)
+		}
+		w.refold(cs[w.ws])
+	}
+	for j := range page {
+		if page[j].Type == store.TypePrivacy && page[j].Position > w.cachedFold {
+			return page[:j], nil
+		}
+	}
 	return page, nil
 }
 

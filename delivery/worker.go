@@ -82,6 +82,12 @@ func (w *worker) caches(ctx context.Context) {
 	if cs, err := w.e.o.Store.Cursors(ctx); err == nil {
 		fold = cs[w.ws]
 	}
+	w.refold(fold)
+}
+
+// refold records the workspace's folded position just read (-1 when
+// unknown), emptying the caches unless it is the one they were checked at.
+func (w *worker) refold(fold int64) {
 	if w.owners == nil || fold < 0 || fold != w.cachedFold || len(w.owners)+len(w.consents) > cacheMax {
 		w.owners, w.consents = map[string]store.ProfileID{}, map[store.ProfileID]Consent{}
 		w.blocked = map[store.ProfileID]string{}
