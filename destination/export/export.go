@@ -56,10 +56,10 @@ import (
 	"io"
 	"io/fs"
 	"iter"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -764,24 +764,8 @@ func dirName(audience string) string {
 // audienceOf is the audience key whose directory is name (see dirName);
 // false for a name dirName does not make.
 func audienceOf(name string) (string, bool) {
-	var b strings.Builder
-	for i := 0; i < len(name); i++ {
-		if name[i] != '%' {
-			b.WriteByte(name[i])
-			continue
-		}
-		if i+2 >= len(name) {
-			return "", false
-		}
-		v, err := strconv.ParseUint(name[i+1:i+3], 16, 8)
-		if err != nil {
-			return "", false
-		}
-		b.WriteByte(byte(v))
-		i += 2
-	}
-	a := b.String()
-	return a, a != "" && dirName(a) == name
+	a, err := url.PathUnescape(name)
+	return a, err == nil && a != "" && dirName(a) == name
 }
 
 func sortedKeys[V any](m map[string]V) []string {
