@@ -90,7 +90,10 @@ func runRequests(t *testing.T, open func(t *testing.T) store.Store, ws func() st
 		for _, r := range []store.PrivacyRequest{
 			{Workspace: w, Type: "access", Status: store.RequestReceived},
 			{ID: "dsr_x", Type: "access", Status: store.RequestReceived},
+			{ID: "dsr_x", Workspace: w, Status: store.RequestReceived},
+			{ID: "dsr_x", Workspace: w, Type: "access"},
 			{ID: "dsr_x", Workspace: w, Type: "access", Status: store.RequestReceived, Job: json.RawMessage(`{`)},
+			{ID: "dsr_x", Workspace: w, Type: "access", Status: store.RequestReceived, Details: json.RawMessage(`{`)},
 		} {
 			if _, err := st.CreatePrivacyRequest(ctx, r); err == nil {
 				t.Errorf("created %+v", r)
@@ -145,6 +148,8 @@ func runRequests(t *testing.T, open func(t *testing.T) store.Store, ws func() st
 		done.Status, done.CompletedAt, done.Job, done.LeaseUntil = store.RequestCompleted, time.Now(), nil, time.Time{}
 		done.Destinations = []store.DestinationDeletion{{Destination: "crm", Status: store.DeletionSent, Detail: "202", At: time.Now()}}
 		done.Error = "none"
+		done.Position = 99
+		done.Subjects = []store.RequestSubject{{Type: "user_id", Digest: "60303ae22b998861"}}
 		done.Details = json.RawMessage(`{"reason":"x"}`)
 		got, err := st.UpdatePrivacyRequest(ctx, done)
 		if err != nil {
