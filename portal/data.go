@@ -282,22 +282,18 @@ func (p *Portal) requestStatus(w http.ResponseWriter, r *http.Request, v *visit)
 		p.storeFailed(w, v, "read your request", err)
 		return
 	}
-	last := "Completed"
-	if req.Status == store.RequestFailed {
-		last = "Failed"
-	}
-	order := []string{store.RequestReceived, store.RequestInProgress, store.RequestCompleted}
-	names := []string{"Received", "In progress", last}
-	cur := 2
+	steps := []requestStep{{Name: "Received"}, {Name: "In progress"}, {Name: "Completed"}}
+	cur := 2 // completed or failed: every step is done
 	switch req.Status {
 	case store.RequestReceived:
 		cur = 0
 	case store.RequestInProgress:
 		cur = 1
+	case store.RequestFailed:
+		steps[2].Name = "Failed"
 	}
-	var steps []requestStep
-	for i := range order {
-		steps = append(steps, requestStep{Name: names[i], Done: i < cur || (i == cur && i == 2), Current: i == cur})
+	for i := range steps {
+		steps[i].Done, steps[i].Current = i < cur || cur == 2, i == cur
 	}
 	p.render(w, v, http.StatusOK, "request", "Your request", requestView{Request: req, Steps: steps, Link: r.URL.RequestURI()}, "", "")
 }

@@ -462,7 +462,10 @@ func TestStepUpDownloadAndDelete(t *testing.T) {
 	}
 	status := pg.location
 	pg = br.get(status)
-	mustContain(t, pg, "Received", "In progress", "Completed", "at the latest")
+	mustContain(t, pg, "Received", "In progress", "Completed", "at the latest", `aria-current="step"`)
+	if strings.Contains(pg.body, "Completed ✓") {
+		t.Error("the erasure shows as completed before the log is folded")
+	}
 	// The session ended with the request.
 	mustContain(t, br.get("/portal/acme/"), "Send me a code")
 
@@ -474,7 +477,7 @@ func TestStepUpDownloadAndDelete(t *testing.T) {
 	if _, err := b.lookupAda(); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("after the erasure, the profile: %v", err)
 	}
-	mustContain(t, br.get(status), "we hold nothing about you any more")
+	mustContain(t, br.get(status), "we hold nothing about you any more", `class="done">Received ✓`, `aria-current="step" class="done">Completed ✓`)
 	if pg := br.get(status + "x"); pg.status != http.StatusNotFound {
 		t.Errorf("a status link with a wrong key: %d", pg.status)
 	}
