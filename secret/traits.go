@@ -215,16 +215,18 @@ func (tp *TraitPaths) matches(path []string) (sealed, deeper bool) {
 // sensitive paths, or when nothing matches, raw is returned as it is;
 // otherwise the JSON is re-encoded compactly with members in their order
 // and numbers as written. An envelope already in raw is sealed again like
-// any value, so a client cannot plant one that readers would open.
+// any value, so a client cannot plant one that readers would open. It
+// fails on invalid JSON that could hold traits; what cannot is returned
+// as it is, unchecked (there is nothing in it to seal).
 func (k *TraitKeys) SealTraits(workspace string, raw json.RawMessage, paths *TraitPaths) (json.RawMessage, bool, error) {
 	if paths == nil || len(paths.paths) == 0 {
 		return raw, false, nil
 	}
+	if !mayHoldTraits(raw) {
+		return raw, false, nil // the common case: one pass over bytes, no validation
+	}
 	if !json.Valid(raw) {
 		return raw, false, errors.New("secret: invalid JSON")
-	}
-	if !mayHoldTraits(raw) {
-		return raw, false, nil
 	}
 	out, changed, err := k.sealObject(workspace, raw, paths, false)
 	if err != nil || !changed {

@@ -109,9 +109,16 @@ func TestSealTraitsUnchanged(t *testing.T) {
 	if out, changed, err := k.SealTraits("acme", json.RawMessage(`{"traits":{"ssn":"x"}}`), nil); err != nil || changed || string(out) != `{"traits":{"ssn":"x"}}` {
 		t.Errorf("without paths: %s, %v, %v", out, changed, err)
 	}
-	for _, bad := range []string{`{"traits":`, `{"a":1} {"b":2}`, ``} {
+	for _, bad := range []string{`{"traits":`, `{"traits":{"ssn":"x"}} {"b":2}`, `{"traits":{"ssn":"x"}}}`, `["traits"`} {
 		if _, _, err := k.SealTraits("acme", json.RawMessage(bad), paths(t, "ssn")); err == nil {
 			t.Errorf("SealTraits(%q): no error", bad)
+		}
+	}
+	// Bytes that cannot hold traits are not validated (the hot path's
+	// events have none): they come back as they are.
+	for _, in := range []string{`{"a":1} {"b":2}`, ``, `{"a":`} {
+		if out, changed, err := k.SealTraits("acme", json.RawMessage(in), paths(t, "ssn")); err != nil || changed || string(out) != in {
+			t.Errorf("SealTraits(%q) = %s, %v, %v; want it unchanged", in, out, changed, err)
 		}
 	}
 }
