@@ -61,6 +61,19 @@ func runTokens(t *testing.T, open func(t *testing.T) store.Store, ws func() stri
 		if !bytes.Equal(got.PrevHash, []byte{0}) || !got.PrevUntil.Equal(later) || !bytes.Equal(got.ConfigHash, []byte{1}) {
 			t.Fatalf("put and read back: %+v", got)
 		}
+		// A token of the same name in another workspace is not rotated.
+		other := ws()
+		if err := st.PutWorkspace(ctx, store.Workspace{Slug: other}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutToken(ctx, store.Token{Workspace: other, Name: "ops", Hash: []byte{9}, Scopes: []string{"admin"}}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if got := token(t, st, other, "ops"); !bytes.Equal(got.Hash, []byte{9}) || got.PrevHash != nil || !got.PrevUntil.IsZero() {
+				t.Errorf("the token of the same name in another workspace was changed: %+v", got)
+			}
+		}()
 
 		// Rotating with a grace period keeps the current hash as the previous one.
 		if err := st.RotateToken(ctx, w, "ops", []byte{2}, later); err != nil {
@@ -100,6 +113,19 @@ func runTokens(t *testing.T, open func(t *testing.T) store.Store, ws func() stri
 		if err := st.PutSource(ctx, store.Source{Workspace: w, Slug: "web", KeyHash: []byte{1}, ConfigHash: []byte{1}}); err != nil {
 			t.Fatal(err)
 		}
+		// A source of the same slug in another workspace is not rotated.
+		other := ws()
+		if err := st.PutWorkspace(ctx, store.Workspace{Slug: other}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutSource(ctx, store.Source{Workspace: other, Slug: "web", KeyHash: []byte{9}}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if got := source(t, st, other, "web"); !bytes.Equal(got.KeyHash, []byte{9}) || got.PrevKeyHash != nil || !got.PrevUntil.IsZero() {
+				t.Errorf("the source of the same slug in another workspace was changed: %+v", got)
+			}
+		}()
 		if err := st.RotateWriteKey(ctx, w, "web", []byte{2}, later); err != nil {
 			t.Fatal(err)
 		}
