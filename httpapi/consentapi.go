@@ -53,8 +53,7 @@ type termView struct {
 }
 
 func (s *Server) handlePurposes(w http.ResponseWriter, r *http.Request) {
-	m := s.consent.model(r.PathValue("workspace"))
-	cat := m.catalogue()
+	cat, requires := s.consentModel(r.PathValue("workspace"))
 	terms := make([]termView, len(consent.Terms))
 	for i, t := range consent.Terms {
 		terms[i] = termView{Name: t.Name, Description: t.Description, Denies: []string{}}
@@ -64,11 +63,7 @@ func (s *Server) handlePurposes(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	requires := m.StoreRequires
-	if requires == nil {
-		requires = []string{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"purposes": cat.Purposes(), "terms": terms, "store_requires": requires})
+	writeJSON(w, http.StatusOK, map[string]any{"purposes": cat.Purposes(), "terms": terms, "store_requires": nonNil(requires)})
 }
 
 // personConsentView is a person's consent as the API shows it.
@@ -133,7 +128,7 @@ func (s *Server) handleGetConsent(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	cat := s.consent.model(ws).catalogue()
+	cat, _ := s.consentModel(ws)
 	v := personConsentView{KithID: int64(prof.ID), GPC: stmt.GPC, TCString: stmt.TCString,
 		Terms: nonNil(stmt.Terms), Restricted: nonNil(stmt.Restricted), Objected: nonNil(stmt.Objected), History: []privacy.ConsentChange{}}
 	if asked != prof.ID {
@@ -195,7 +190,7 @@ func (s *Server) handlePutConsent(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid_consent", "purposes: name at least one purpose and whether it is granted")
 		return
 	}
-	cat := s.consent.model(ws).catalogue()
+	cat, _ := s.consentModel(ws)
 	set := make(map[string]bool, len(req.Purposes))
 	for name, granted := range req.Purposes {
 		p, ok := cat.Lookup(name)

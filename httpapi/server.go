@@ -75,9 +75,8 @@ type Server struct {
 	compute ComputeProcessor
 	// delivery is nil on a node that does not deliver.
 	delivery DeliveryEngine
-	audit    *auditor      // audit.go
-	gate     *gate.Gate    // the ingestion gate: suppression list and consent
-	consent  consentModels // consentgate.go
+	audit    *auditor   // audit.go
+	gate     *gate.Gate // the ingestion gate: suppression list and consent
 	requests *privacy.Requests
 	intents  IntentResponder
 	mux      *http.ServeMux
@@ -104,7 +103,6 @@ func New(o Options) *Server {
 	}
 	s.metrics = newMetrics(o.Metrics, o.Store)
 	s.audit = newAuditor(o.Store, o.Registry, o.Logger, o.Now, o.Metrics)
-	s.consent = consentModels{reg: o.Registry}
 	s.gate = gate.New(gate.Options{Store: o.Store, Workspaces: o.Registry, Metrics: o.Metrics,
 		OnError: func(ws string, err error) {
 			o.Logger.Error("reload the suppression list", "workspace", ws, "err", err)
