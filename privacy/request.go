@@ -214,6 +214,16 @@ type job struct {
 	Positions   []int64            `json:"positions,omitempty"` // erasure control events
 }
 
+// identifiers are the subjects and, for an erasure, every identifier the
+// people found held.
+func (j *job) identifiers() []store.Identifier {
+	ids := slices.Clone(j.Identifiers)
+	for _, p := range j.People {
+		ids = append(ids, p.Identifiers...)
+	}
+	return ids
+}
+
 // person is a profile an erasure found, as it was at submission.
 type person struct {
 	Profile      store.ProfileID    `json:"profile"`
@@ -461,11 +471,7 @@ func (q *Requests) carryOut(ctx context.Context, r *store.PrivacyRequest, reg re
 	base := Command{Request: r.ID, Actor: commandActor(s.Via, s.Actor), Via: s.Via}
 	switch {
 	case reg.suppress || s.Type == RequestUnsuppression:
-		ids := slices.Clone(s.Identifiers)
-		for _, p := range j.People { // erasure: every identifier the person held
-			ids = append(ids, p.Identifiers...)
-		}
-		c, _, err := q.changeList(ctx, s.Workspace, ids, s.Type != RequestUnsuppression, cmp.Or(s.Reason, "regulation "+s.Regulation))
+		c, _, err := q.changeList(ctx, s.Workspace, j.identifiers(), s.Type != RequestUnsuppression, cmp.Or(s.Reason, "regulation "+s.Regulation))
 		if err != nil {
 			return err
 		}
@@ -664,11 +670,7 @@ func (q *Requests) Advance(ctx context.Context, r store.PrivacyRequest) (store.P
 		return r, nil
 	}
 	if r.Type == RequestErasure {
-		ids := slices.Clone(j.Identifiers)
-		for _, p := range j.People {
-			ids = append(ids, p.Identifiers...)
-		}
-		if _, err := q.o.Store.Erase(ctx, store.Erasure{Workspace: r.Workspace, Identifiers: ids, Positions: j.Positions}); err != nil {
+		if _, err := q.o.Store.Erase(ctx, store.Erasure{Workspace: r.Workspace, Identifiers: j.identifiers(), Positions: j.Positions}); err != nil {
 			return r, fmt.Errorf("advance %s: erase: %w", r.ID, err)
 		}
 	}
