@@ -37,11 +37,7 @@ var intentIDPattern = regexp.MustCompile(`intent-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-
 
 func TestIntentcasting(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOptions{})
-	b.seedAda(t)
-	b.fold(t)
-	br := b.browser(t)
-	br.signIn("ada@example.com")
+	b, br, _ := adaSignedIn(t)
 	mustContain(t, br.get("/portal/acme/intents"), "None yet.", `<label for="looking_for">`)
 
 	pg := br.post("/portal/acme/intents", url.Values{"looking_for": {"a road bike, size 56"}, "budget": {"800 EUR"}, "contact_by": {"email"}})

@@ -231,11 +231,7 @@ func TestWorkspaceNotEnabled(t *testing.T) {
 
 func TestHoldingsConsentAndReceipt(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOptions{})
-	b.seedAda(t)
-	b.fold(t)
-	br := b.browser(t)
-	pg := br.signIn("ada@example.com")
+	b, br, pg := adaSignedIn(t)
 	mustContain(t, pg, "Ada Lovelace", "Order Completed", "u-ada", "anon-ada", "advertising", "granted", "Withdraw consent to advertising", "Nobody: we have sent your data to no one.")
 
 	pg = br.post("/portal/acme/consent", url.Values{"purpose": {"advertising"}, "granted": {"false"}})
@@ -314,11 +310,7 @@ func TestGlobalPrivacyControl(t *testing.T) {
 
 func TestMyTerms(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOptions{})
-	b.seedAda(t)
-	b.fold(t)
-	br := b.browser(t)
-	br.signIn("ada@example.com")
+	b, br, _ := adaSignedIn(t)
 	mustContain(t, br.get("/portal/acme/terms"), `value="no-third-party-sharing"`, "<legend>My terms</legend>")
 	pg := br.post("/portal/acme/terms", url.Values{"term": {"no-third-party-sharing", "no-marketing"}})
 	if pg.status != http.StatusSeeOther || !strings.Contains(pg.location, "/portal/acme/terms/") {
@@ -385,11 +377,7 @@ func TestEventPages(t *testing.T) {
 
 func TestCorrectTraits(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOptions{})
-	b.seedAda(t)
-	b.fold(t)
-	br := b.browser(t)
-	br.signIn("ada@example.com")
+	b, br, _ := adaSignedIn(t)
 	pg := br.get("/portal/acme/correct")
 	mustContain(t, pg, `name="trait.name"`, `value="Ada Lovelace"`)
 	pg = br.post("/portal/acme/correct", url.Values{"trait.name": {"Ada King"}, "trait.age": {"37"}, "trait.plan": {"pro"}})
@@ -413,11 +401,7 @@ func TestCorrectTraits(t *testing.T) {
 
 func TestStepUpDownloadAndDelete(t *testing.T) {
 	t.Parallel()
-	b := setup(t, setupOptions{})
-	b.seedAda(t)
-	b.fold(t)
-	br := b.browser(t)
-	br.signIn("ada@example.com")
+	b, br, _ := adaSignedIn(t)
 
 	// Without a fresh code: the step-up page, and POST is refused.
 	mustContain(t, br.get("/portal/acme/download"), "Confirm it is you", `name="next" value="download"`)

@@ -240,6 +240,17 @@ func (b *bundle) seedAda(t testing.TB) {
 	b.track(t, "track", `{"userId":"u-ada","event":"Order Completed","properties":{"total":20}}`)
 }
 
+// adaSignedIn sets up a portal holding Ada's events, folded, and a browser
+// signed in as her; home is the page the sign-in landed on.
+func adaSignedIn(t testing.TB) (b *bundle, br *browser, home page) {
+	t.Helper()
+	b = setup(t, setupOptions{})
+	b.seedAda(t)
+	b.fold(t)
+	br = b.browser(t)
+	return b, br, br.signIn("ada@example.com")
+}
+
 // lookupAda returns the profile holding Ada's email, or store.ErrNotFound.
 func (b *bundle) lookupAda() (store.ProfileID, error) {
 	return b.st.Lookup(context.Background(), "acme", store.Identifier{Type: "email", Value: "ada@example.com"})
