@@ -376,10 +376,14 @@ func (q *Requests) checkSubjects(s *Submission, reg regulation) error {
 	return nil
 }
 
+// scopedTypes are the request types that take a Scope.
+var scopedTypes = []string{RequestRestriction, RequestUnrestriction, RequestObjection, RequestUnobjection}
+
 // checkArguments checks what s's type needs beyond the person.
 func checkArguments(s *Submission) error {
-	switch s.Type {
-	case RequestRectification:
+	scoped := slices.Contains(scopedTypes, s.Type)
+	switch {
+	case s.Type == RequestRectification:
 		if len(s.Traits) == 0 {
 			return invalid("invalid_traits", "a rectification names at least one trait and its corrected value")
 		}
@@ -388,11 +392,11 @@ func checkArguments(s *Submission) error {
 				return invalid("invalid_traits", "traits: a JSON object of trait names and values")
 			}
 		}
-	case RequestRestriction, RequestUnrestriction, RequestObjection, RequestUnobjection:
+	case scoped:
 		if s.Scope != ScopeMarketing && s.Scope != ScopeProfiling && s.Scope != ScopeAll {
 			return invalid("invalid_scope", "scope %q: use marketing, profiling or all", s.Scope)
 		}
-	case RequestConsent:
+	case s.Type == RequestConsent:
 		if len(s.Consent) == 0 {
 			return invalid("invalid_consent", "consent: a JSON object of purposes and true or false")
 		}
@@ -400,8 +404,6 @@ func checkArguments(s *Submission) error {
 	if len(s.Reason) > 200 {
 		return invalid("invalid_reason", "reason: at most 200 bytes, and no personal data")
 	}
-	scoped := typeActions[s.Type] == ActionRestrict || typeActions[s.Type] == ActionUnrestrict ||
-		typeActions[s.Type] == ActionObject || typeActions[s.Type] == ActionUnobject
 	if s.Type != RequestConsent && len(s.Consent) > 0 || s.Type != RequestRectification && len(s.Traits) > 0 || s.Scope != "" && !scoped {
 		return invalid("invalid_arguments", "traits, scope and consent belong to rectification, restriction/objection and consent requests")
 	}
