@@ -389,7 +389,13 @@ func TestRequestRefused(t *testing.T) {
 		{privacy.Submission{Type: privacy.RequestRectification, Identifiers: u42, Traits: map[string]json.RawMessage{"name": json.RawMessage(`{`)}}, "invalid_traits"},
 		{privacy.Submission{Type: privacy.RequestRestriction, Identifiers: u42, Scope: "everything"}, "invalid_scope"},
 		{privacy.Submission{Type: privacy.RequestConsent, Identifiers: u42}, "invalid_consent"},
+		{privacy.Submission{Type: privacy.RequestRectification, Identifiers: u42, Traits: map[string]json.RawMessage{"": json.RawMessage(`"x"`)}}, "invalid_traits"},
+		{privacy.Submission{Type: privacy.RequestObjection, Identifiers: u42}, "invalid_scope"},
 		{privacy.Submission{Type: privacy.RequestErasure, Identifiers: u42, Scope: privacy.ScopeAll}, "invalid_arguments"},
+		{privacy.Submission{Type: privacy.RequestConsent, Identifiers: u42, Consent: map[string]bool{"advertising": false},
+			Traits: map[string]json.RawMessage{"name": json.RawMessage(`"Ada"`)}}, "invalid_arguments"},
+		{privacy.Submission{Type: privacy.RequestRestriction, Identifiers: u42, Scope: privacy.ScopeAll, Consent: map[string]bool{"advertising": false}}, "invalid_arguments"},
+		{privacy.Submission{Type: privacy.RequestUnsuppression, Identifiers: []store.Identifier{{Type: "phone", Value: "+15551234567"}}}, "invalid_identifier"},
 		{privacy.Submission{Type: privacy.RequestSuppression, Identifiers: u42, Reason: string(make([]byte, 201))}, "invalid_reason"},
 		{privacy.Submission{Workspace: "globex", Type: privacy.RequestErasure, Identifiers: u42}, "unknown_workspace"},
 	} {
