@@ -162,10 +162,24 @@ func traitValue(kind, val string) (json.RawMessage, error) {
 // stepUpView is the step-up page's data: what it will open.
 type stepUpView struct{ Next string }
 
+// steppedUp reports whether v's session entered a step-up code for action
+// (download or delete) within stepUpTTL. When not, it has answered with
+// the step-up page: to a GET as the page, to a POST refused (403).
+func (p *Portal) steppedUp(w http.ResponseWriter, r *http.Request, v *visit, action string) bool {
+	if v.s.steppedUp(action, v.now) {
+		return true
+	}
+	status, msg := http.StatusOK, ""
+	if r.Method == http.MethodPost {
+		status, msg = http.StatusForbidden, "Enter a fresh code first: the last one was more than 5 minutes ago."
+	}
+	p.render(w, v, status, "stepup", "Confirm it is you", stepUpView{Next: action}, "", msg)
+	return false
+}
+
 // downloadPage asks for a fresh code, then offers the download.
 func (p *Portal) downloadPage(w http.ResponseWriter, r *http.Request, v *visit) {
-	if !v.s.steppedUp("download", v.now) {
-		p.render(w, v, http.StatusOK, "stepup", "Confirm it is you", stepUpView{Next: "download"}, "", "")
+	if !p.steppedUp(w, r, v, "download") {
 		return
 	}
 	p.render(w, v, http.StatusOK, "download", "Download your data", nil, "", "")
@@ -173,8 +187,7 @@ func (p *Portal) downloadPage(w http.ResponseWriter, r *http.Request, v *visit) 
 
 // download sends the access export as JSON (after a step-up code).
 func (p *Portal) download(w http.ResponseWriter, r *http.Request, v *visit) {
-	if !v.s.steppedUp("download", v.now) {
-		p.render(w, v, http.StatusForbidden, "stepup", "Confirm it is you", stepUpView{Next: "download"}, "", "Enter a fresh code first: the last one was more than 5 minutes ago.")
+	if !p.steppedUp(w, r, v, "download") {
 		return
 	}
 	id, err := p.lookup(r.Context(), v)
@@ -212,8 +225,7 @@ func (p *Portal) download(w http.ResponseWriter, r *http.Request, v *visit) {
 
 // deletePage asks for a fresh code, then for confirmation.
 func (p *Portal) deletePage(w http.ResponseWriter, r *http.Request, v *visit) {
-	if !v.s.steppedUp("delete", v.now) {
-		p.render(w, v, http.StatusOK, "stepup", "Confirm it is you", stepUpView{Next: "delete"}, "", "")
+	if !p.steppedUp(w, r, v, "delete") {
 		return
 	}
 	p.render(w, v, http.StatusOK, "delete", "Delete your data", nil, "", "")
@@ -222,8 +234,7 @@ func (p *Portal) deletePage(w http.ResponseWriter, r *http.Request, v *visit) {
 // deleteData submits an erasure request (after a step-up code and a
 // confirmation), ends the session and shows the request's status page.
 func (p *Portal) deleteData(w http.ResponseWriter, r *http.Request, v *visit) {
-	if !v.s.steppedUp("delete", v.now) {
-		p.render(w, v, http.StatusForbidden, "stepup", "Confirm it is you", stepUpView{Next: "delete"}, "", "Enter a fresh code first: the last one was more than 5 minutes ago.")
+	if !p.steppedUp(w, r, v, "delete") {
 		return
 	}
 	if r.PostFormValue("confirm") != "yes" {
