@@ -433,7 +433,13 @@ func TestStepUpDownloadAndDelete(t *testing.T) {
 	}
 
 	// The step-up lasts 5 minutes.
-	b.clock.advance(6 * time.Minute)
+	b.clock.advance(4 * time.Minute)
+	mustContain(t, br.get("/portal/acme/download"), "Download my data (JSON)")
+	b.clock.advance(2 * time.Minute)
+	mustContain(t, br.get("/portal/acme/download"), "Confirm it is you")
+	if pg := br.post("/portal/acme/download", nil); pg.status != http.StatusForbidden {
+		t.Errorf("download 6 minutes after the step-up: %d", pg.status)
+	}
 	mustContain(t, br.get("/portal/acme/delete"), "Confirm it is you")
 	pg = br.stepUp("delete")
 	mustContain(t, pg, "I want all my data deleted.")
