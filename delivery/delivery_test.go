@@ -201,6 +201,21 @@ func (r *receiver) received() []string {
 	return slices.Clone(r.got)
 }
 
+// defineBuyers defines, in workspace acme, the computed trait "orders"
+// (a count of Order Completed) and the audience "buyers" (orders >= 1).
+func defineBuyers(t *testing.T, st store.Store) {
+	t.Helper()
+	for _, d := range []store.Definition{
+		{Kind: store.DefinitionTrait, Name: "orders", Body: json.RawMessage(`{"name":"orders","kind":"count","events":["Order Completed"]}`)},
+		{Kind: store.DefinitionAudience, Name: "buyers", Body: json.RawMessage(`{"name":"buyers","condition":"computed.orders >= 1"}`)},
+	} {
+		d.Workspace, d.Origin = "acme", "api"
+		if _, err := st.PutDefinition(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // waitFor polls cond for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -500,16 +515,7 @@ func sameSet(a, b []string) bool {
 func TestOutboxFeed(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, st store.Store) {
-		ctx := context.Background()
-		for _, d := range []store.Definition{
-			{Kind: store.DefinitionTrait, Name: "orders", Body: json.RawMessage(`{"name":"orders","kind":"count","events":["Order Completed"]}`)},
-			{Kind: store.DefinitionAudience, Name: "buyers", Body: json.RawMessage(`{"name":"buyers","condition":"computed.orders >= 1"}`)},
-		} {
-			d.Workspace, d.Origin = "acme", "api"
-			if _, err := st.PutDefinition(ctx, d); err != nil {
-				t.Fatal(err)
-			}
-		}
+		defineBuyers(t, st)
 		def := strings.Replace(webhookDef, `"events":{"types":["track"]},"strictly_necessary":true`,
 			`"traits":["orders"],"audiences":["buyers"],"purposes":["advertising"]`, 1)
 		f := setup(t, st, def, false)

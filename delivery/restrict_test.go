@@ -2,7 +2,6 @@ package delivery_test
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 	"testing"
@@ -53,16 +52,7 @@ func (f *fixture) outboxEnd(t *testing.T) int64 {
 func TestRestrictedAll(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, st store.Store) {
-		ctx := context.Background()
-		for _, d := range []store.Definition{
-			{Kind: store.DefinitionTrait, Name: "orders", Body: json.RawMessage(`{"name":"orders","kind":"count","events":["Order Completed"]}`)},
-			{Kind: store.DefinitionAudience, Name: "buyers", Body: json.RawMessage(`{"name":"buyers","condition":"computed.orders >= 1"}`)},
-		} {
-			d.Workspace, d.Origin = "acme", "api"
-			if _, err := st.PutDefinition(ctx, d); err != nil {
-				t.Fatal(err)
-			}
-		}
+		defineBuyers(t, st)
 		def := strings.Replace(webhookDef, `"strictly_necessary":true`, `"strictly_necessary":true,"traits":["orders"],"audiences":["buyers"]`, 1)
 		f := setup(t, st, def, false)
 		var mu sync.Mutex
@@ -126,16 +116,7 @@ func TestRestrictedAll(t *testing.T) {
 func TestObjectionRemovesFromSyncedAudiences(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, st store.Store) {
-		ctx := context.Background()
-		for _, d := range []store.Definition{
-			{Kind: store.DefinitionTrait, Name: "orders", Body: json.RawMessage(`{"name":"orders","kind":"count","events":["Order Completed"]}`)},
-			{Kind: store.DefinitionAudience, Name: "buyers", Body: json.RawMessage(`{"name":"buyers","condition":"computed.orders >= 1"}`)},
-		} {
-			d.Workspace, d.Origin = "acme", "api"
-			if _, err := st.PutDefinition(ctx, d); err != nil {
-				t.Fatal(err)
-			}
-		}
+		defineBuyers(t, st)
 		def := strings.Replace(webhookDef, `"strictly_necessary":true`, `"purposes":["advertising"],"audiences":["buyers"]`, 1)
 		f := setup(t, st, def, false)
 		f.send(t, track("m1", "Order Completed", `,"context":{"consent":{"categoryPreferences":{"Advertising":true}}}`))
@@ -174,16 +155,7 @@ func TestWithdrawalRemovesFromSyncedAudiences(t *testing.T) {
 		t.Run(c.withdraw, func(t *testing.T) {
 			t.Parallel()
 			eachBackend(t, func(t *testing.T, st store.Store) {
-				ctx := context.Background()
-				for _, d := range []store.Definition{
-					{Kind: store.DefinitionTrait, Name: "orders", Body: json.RawMessage(`{"name":"orders","kind":"count","events":["Order Completed"]}`)},
-					{Kind: store.DefinitionAudience, Name: "buyers", Body: json.RawMessage(`{"name":"buyers","condition":"computed.orders >= 1"}`)},
-				} {
-					d.Workspace, d.Origin = "acme", "api"
-					if _, err := st.PutDefinition(ctx, d); err != nil {
-						t.Fatal(err)
-					}
-				}
+				defineBuyers(t, st)
 				def := strings.Replace(webhookDef, `"strictly_necessary":true`, `"purposes":["advertising"],"audiences":["buyers"]`, 1)
 				f := setup(t, st, def, false)
 				f.send(t, track("m1", "Order Completed", `,"context":{"consent":{"categoryPreferences":{"Advertising":true,"Analytics":true}}}`))
