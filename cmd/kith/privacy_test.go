@@ -281,6 +281,9 @@ func TestPrivacyCLI(t *testing.T) {
 		{"request", "--workspace", "acme", "--type", "erasure", "--identifier", "x"},
 		{"request", "--workspace", "nope", "--type", "erasure", "--identifier", "user_id:x"},
 		{"request", "--workspace", "acme", "--type", "rectification", "--identifier", "user_id:x", "--traits", "{"},
+		{"request", "--workspace", "acme", "--type", "consent", "--identifier", "user_id:x", "--consent", `{"advertising":"no"}`},
+		{"request", "--workspace", "acme", "--type", "consent", "--identifier", "user_id:x"},
+		{"list", "extra"},
 		{"status"},
 		{"frobnicate"},
 	} {
