@@ -45,8 +45,10 @@ type tokenKey struct {
 	until time.Time
 }
 
-func (k sourceKey) valid(now time.Time) bool { return k.until.IsZero() || now.Before(k.until) }
-func (k tokenKey) valid(now time.Time) bool  { return k.until.IsZero() || now.Before(k.until) }
+// valid reports whether the key is current, or a previous one not expired;
+// the clock is read only for a previous one.
+func (k sourceKey) valid(f *refresher) bool { return k.until.IsZero() || f.now().Before(k.until) }
+func (k tokenKey) valid(f *refresher) bool  { return k.until.IsZero() || f.now().Before(k.until) }
 
 // refresher reads a Registry's credentials again once they are older than
 // CredentialRefresh.

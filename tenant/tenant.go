@@ -159,7 +159,7 @@ func (r *Registry) SourceForKey(writeKey string) (*Source, bool) {
 		return nil, false // cannot be a valid key; also bounds the hasher's buffer
 	}
 	k, ok := r.current().sources[r.digest(writeKey)]
-	if !ok || !k.valid(r.refresh.now()) {
+	if !ok || !k.valid(&r.refresh) {
 		return nil, false
 	}
 	return k.s, true
@@ -172,7 +172,7 @@ func (r *Registry) Authenticate(token string) (*Principal, bool) {
 		return nil, false
 	}
 	k, ok := r.current().tokens[r.digest(token)]
-	if !ok || !k.valid(r.refresh.now()) {
+	if !ok || !k.valid(&r.refresh) {
 		return nil, false
 	}
 	return k.p, true
