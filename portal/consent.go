@@ -35,14 +35,19 @@ func (p *Portal) setConsent(w http.ResponseWriter, r *http.Request, v *visit) {
 		p.render(w, v, http.StatusBadRequest, "error", "Bad request", nil, "", "There is no consent purpose named "+strconv.Quote(purpose)+" here.")
 		return
 	}
-	cmd := privacy.Command{Action: privacy.ActionConsent, Identifier: p.emailIdentifier(v.ws, v.s.Email),
-		Consent: map[string]bool{purpose: granted}, Actor: actorPortal, Via: actorPortal}
+	p.record(w, r, v, privacy.Command{Action: privacy.ActionConsent, Consent: map[string]bool{purpose: granted}}, "record your choice", "receipts/")
+}
+
+// record appends cmd, made by the signed-in person in the portal, and
+// opens the page of its signed record: path followed by its log position.
+func (p *Portal) record(w http.ResponseWriter, r *http.Request, v *visit, cmd privacy.Command, doing, path string) {
+	cmd.Identifier, cmd.Actor, cmd.Via = p.emailIdentifier(v.ws, v.s.Email), actorPortal, actorPortal
 	ev, err := p.appendCommand(r.Context(), v, cmd)
 	if err != nil {
-		p.storeFailed(w, v, "record your choice", err)
+		p.storeFailed(w, v, doing, err)
 		return
 	}
-	p.redirect(w, r, v, "receipts/"+strconv.FormatInt(ev.Position, 10))
+	p.redirect(w, r, v, path+strconv.FormatInt(ev.Position, 10))
 }
 
 // receiptView is the receipt page's data.

@@ -81,13 +81,7 @@ func (p *Portal) setTerms(w http.ResponseWriter, r *http.Request, v *visit) {
 			chosen = append(chosen, name)
 		}
 	}
-	cmd := privacy.Command{Action: privacy.ActionTerms, Identifier: p.emailIdentifier(v.ws, v.s.Email), Terms: chosen, Actor: actorPortal, Via: actorPortal}
-	ev, err := p.appendCommand(r.Context(), v, cmd)
-	if err != nil {
-		p.storeFailed(w, v, "record your terms", err)
-		return
-	}
-	p.redirect(w, r, v, "terms/"+strconv.FormatInt(ev.Position, 10))
+	p.record(w, r, v, privacy.Command{Action: privacy.ActionTerms, Terms: chosen}, "record your terms", "terms/")
 }
 
 // agreementView is the agreement page's data.
