@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,14 +25,6 @@ func TestCorrection(t *testing.T) {
 	eachBackend(t, func(t *testing.T, st store.Store) {
 		f := &fixture{st: st, ws: "acme", rcv: newReceiver(t)}
 		others, tracks := newReceiver(t), newReceiver(t)
-		var mu sync.Mutex
-		var bodies []string
-		f.rcv.script(func(body []byte) (int, http.Header) {
-			mu.Lock()
-			bodies = append(bodies, string(body))
-			mu.Unlock()
-			return 200, nil
-		})
 		// u1 sent a track call, u2 an identify; both are profiles before
 		// the destinations start at the log's beginning (so the ledger
 		// counts what they receive).
@@ -89,8 +79,7 @@ func TestCorrection(t *testing.T) {
 			t.Errorf("a destination of track calls got %q", got)
 		}
 
-		mu.Lock()
-		defer mu.Unlock()
+		bodies := f.rcv.bodies()
 		var call struct {
 			Batch []struct {
 				Type, MessageID, UserID string

@@ -137,6 +137,7 @@ type receiver struct {
 	mu     sync.Mutex
 	answer func(body []byte) (int, http.Header) // nil: 200
 	got    []string                             // messageIds accepted, in order
+	raw    []string                             // the bodies of every signed request, accepted or not, in order
 	ids    map[string]int                       // webhook-id → times accepted
 	calls  atomic.Int64
 }
@@ -151,6 +152,7 @@ func newReceiver(t *testing.T) *receiver {
 		}
 		r.mu.Lock()
 		answer := r.answer
+		r.raw = append(r.raw, string(body))
 		r.mu.Unlock()
 		if answer != nil {
 			if code, h := answer(body); code != 200 {
@@ -199,6 +201,14 @@ func (r *receiver) received() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.got)
+}
+
+// bodies are the bodies of every signed request, in order, whatever the
+// answer.
+func (r *receiver) bodies() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.raw)
 }
 
 // defineBuyers defines, in workspace acme, the computed trait "orders"

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	kithsecret "github.com/kithcdp/kith/secret"
@@ -34,12 +33,7 @@ func TestSensitiveTraitsDeliveredOpened(t *testing.T) {
 	}
 	eachBackend(t, func(t *testing.T, st store.Store) {
 		f := setup(t, st, webhookDef, false)
-		var mu sync.Mutex
-		var bodies []string
 		f.rcv.script(func(body []byte) (int, http.Header) {
-			mu.Lock()
-			bodies = append(bodies, string(body))
-			mu.Unlock()
 			if bytes.Contains(body, []byte(`"Bad"`)) {
 				return 400, nil
 			}
@@ -49,9 +43,7 @@ func TestSensitiveTraitsDeliveredOpened(t *testing.T) {
 			sealed(t, track("m1", "A", `,"context":{"traits":{"ssn":"111-11-1111"}}`)),
 			sealed(t, track("m2", "Bad", `,"context":{"traits":{"ssn":"222-22-2222"}}`)))
 		waitFor(t, "a dead letter", func() bool { return len(f.dead(t)) == 1 })
-		mu.Lock()
-		all := strings.Join(bodies, "\n")
-		mu.Unlock()
+		all := strings.Join(f.rcv.bodies(), "\n")
 		if !strings.Contains(all, "111-11-1111") || strings.Contains(all, kithsecret.SealedKey) {
 			t.Errorf("the destination received %s", all)
 		}
