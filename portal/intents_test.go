@@ -3,6 +3,7 @@ package portal_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -139,5 +140,17 @@ func TestIntentcasting(t *testing.T) {
 	}
 	if len(evs) != 3 || len(seen) != 3 {
 		t.Errorf("three intents under %d pseudonyms", len(seen))
+	}
+	// A person has at most 20 intents.
+	for i := 3; i < 20; i++ {
+		if pg := br.post("/portal/acme/intents", url.Values{"looking_for": {fmt.Sprintf("thing %d", i)}, "contact_by": {"post"}}); pg.status != http.StatusSeeOther {
+			t.Fatalf("intent %d: %d", i+1, pg.status)
+		}
+	}
+	if pg := br.post("/portal/acme/intents", url.Values{"looking_for": {"one more"}, "contact_by": {"post"}}); pg.status != http.StatusConflict || !strings.Contains(pg.body, "20 intents") {
+		t.Errorf("a 21st intent: %d", pg.status)
+	}
+	if pg := br.post("/portal/acme/intents", url.Values{"looking_for": {"a bike"}, "budget": {strings.Repeat("9", 101)}, "contact_by": {"email"}}); pg.status != http.StatusBadRequest || !strings.Contains(pg.body, "Keep it short") {
+		t.Errorf("a budget too long: %d", pg.status)
 	}
 }
