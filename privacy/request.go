@@ -51,16 +51,28 @@ const (
 type regulation struct {
 	typ          string // the request type it is
 	suppress     bool   // add the identifiers to the suppression list
+	unsuppress   bool   // remove them from it
 	erase        bool   // erase the profiles in Kith
 	destinations bool   // send deletions to the destinations that received the data
 }
 
+// changesList reports whether reg changes the suppression list.
+func (reg regulation) changesList() bool { return reg.suppress || reg.unsuppress }
+
 var regulations = map[string]regulation{
 	RegulationSuppressOnly:       {typ: RequestSuppression, suppress: true},
-	RegulationUnsuppress:         {typ: RequestUnsuppression},
+	RegulationUnsuppress:         {typ: RequestUnsuppression, unsuppress: true},
 	RegulationSuppressWithDelete: {typ: RequestErasure, suppress: true, erase: true, destinations: true},
 	RegulationDeleteOnly:         {typ: RequestErasure, erase: true, destinations: true},
 	RegulationDeleteInternal:     {typ: RequestErasure, erase: true},
+}
+
+// defaultRegulations are the regulation types of the request types that
+// have one, when no regulation is given.
+var defaultRegulations = map[string]string{
+	RequestErasure:       RegulationSuppressWithDelete,
+	RequestSuppression:   RegulationSuppressOnly,
+	RequestUnsuppression: RegulationUnsuppress,
 }
 
 // typeActions maps the request types carried out by one control event to
@@ -305,12 +317,9 @@ func (q *Requests) validate(s *Submission) (regulation, error) {
 			return reg, invalid("invalid_type", "type %q does not match regulation %s (a %s)", s.Type, s.Regulation, reg.typ)
 		}
 		s.Type = reg.typ
-	case s.Type == RequestErasure:
-		s.Regulation, reg = RegulationSuppressWithDelete, regulations[RegulationSuppressWithDelete]
-	case s.Type == RequestSuppression:
-		s.Regulation, reg = RegulationSuppressOnly, regulations[RegulationSuppressOnly]
-	case s.Type == RequestUnsuppression:
-		s.Regulation, reg = RegulationUnsuppress, regulations[RegulationUnsuppress]
+	case defaultRegulations[s.Type] != "":
+		s.Regulation = defaultRegulations[s.Type]
+		reg = regulations[s.Regulation]
 	case s.Type == RequestAccess || typeActions[s.Type] != "":
 	default:
 		return reg, invalid("invalid_type", "type %q: use access, rectification, erasure, restriction, unrestriction, objection, unobjection, consent, suppression or unsuppression", s.Type)
@@ -354,7 +363,7 @@ func (q *Requests) checkSubjects(s *Submission, reg regulation) error {
 		if id.Type == "" || id.Type == "kith_id" {
 			return invalid("invalid_identifier", "name an identifier the person left (user_id, email, anonymous_id, ...), not a Kith id")
 		}
-		if (reg.suppress || s.Type == RequestUnsuppression) && !suppressible[id.Type] {
+		if reg.changesList() && !suppressible[id.Type] {
 			return invalid("invalid_identifier", "the suppression list holds user_id, anonymous_id and email identifiers, not %s", id.Type)
 		}
 		if rules != nil {
@@ -471,9 +480,8 @@ func pendingDeletions(people []person, now time.Time) []store.DestinationDeletio
 func (q *Requests) carryOut(ctx context.Context, r *store.PrivacyRequest, reg regulation, s Submission, j *job) error {
 	var cmds []Command
 	base := Command{Request: r.ID, Actor: commandActor(s.Via, s.Actor), Via: s.Via}
-	switch {
-	case reg.suppress || s.Type == RequestUnsuppression:
-		c, _, err := q.changeList(ctx, s.Workspace, j.identifiers(), s.Type != RequestUnsuppression, cmp.Or(s.Reason, "regulation "+s.Regulation))
+	if reg.changesList() {
+		c, _, err := q.changeList(ctx, s.Workspace, j.identifiers(), reg.suppress, cmp.Or(s.Reason, "regulation "+s.Regulation))
 		if err != nil {
 			return err
 		}
@@ -507,7 +515,7 @@ func (q *Requests) carryOut(ctx context.Context, r *store.PrivacyRequest, reg re
 	if r.Job, err = json.Marshal(j); err != nil {
 		return err
 	}
-	if s.Type == RequestSuppression || s.Type == RequestUnsuppression {
+	if reg.changesList() && !reg.erase { // a suppression change
 		r.Status, r.CompletedAt, r.Job = store.RequestCompleted, q.o.Now(), nil
 	}
 	*r, err = q.o.Store.UpdatePrivacyRequest(ctx, *r)
