@@ -67,6 +67,18 @@ func (p *parser) purposes(n *yaml.Node, path string) *consent.Catalogue {
 		var pu consent.Purpose
 		given := map[string]func(*consent.Purpose){}
 		set := func(name string, f func(*consent.Purpose)) { given[name] = f }
+		flag := func(name string, to func(*consent.Purpose) *bool) field {
+			return field{name: name, parse: func(n *yaml.Node, path string) {
+				v := str(p, n, path, parseBool)
+				set(name, func(x *consent.Purpose) { *to(x) = v })
+			}}
+		}
+		texts := func(name string, to func(*consent.Purpose) *[]string) field {
+			return field{name: name, parse: func(n *yaml.Node, path string) {
+				v := p.texts(n, path)
+				set(name, func(x *consent.Purpose) { *to(x) = v })
+			}}
+		}
 		p.fields(n, path, []field{
 			{name: "name", required: true, parse: func(n *yaml.Node, path string) {
 				pu.Name, _ = p.scalar(n, path)
@@ -79,14 +91,8 @@ func (p *parser) purposes(n *yaml.Node, path string) *consent.Catalogue {
 				b := str(p, n, path, parseBasis)
 				set("lawful_basis", func(x *consent.Purpose) { x.Basis = b })
 			}},
-			{name: "strictly_necessary", parse: func(n *yaml.Node, path string) {
-				v := str(p, n, path, parseBool)
-				set("strictly_necessary", func(x *consent.Purpose) { x.Necessary = v })
-			}},
-			{name: "categories", parse: func(n *yaml.Node, path string) {
-				v := p.texts(n, path)
-				set("categories", func(x *consent.Purpose) { x.Categories = v })
-			}},
+			flag("strictly_necessary", func(x *consent.Purpose) *bool { return &x.Necessary }),
+			texts("categories", func(x *consent.Purpose) *[]string { return &x.Categories }),
 			{name: "tcf_purposes", parse: func(n *yaml.Node, path string) {
 				var ids []int
 				p.list(n, path, func(_ int, n *yaml.Node, path string) {
@@ -94,22 +100,10 @@ func (p *parser) purposes(n *yaml.Node, path string) *consent.Catalogue {
 				})
 				set("tcf_purposes", func(x *consent.Purpose) { x.TCF = ids })
 			}},
-			{name: "gcm_signals", parse: func(n *yaml.Node, path string) {
-				v := p.texts(n, path)
-				set("gcm_signals", func(x *consent.Purpose) { x.GCM = v })
-			}},
-			{name: "gpc_opt_out", parse: func(n *yaml.Node, path string) {
-				v := str(p, n, path, parseBool)
-				set("gpc_opt_out", func(x *consent.Purpose) { x.GPC = v })
-			}},
-			{name: "marketing", parse: func(n *yaml.Node, path string) {
-				v := str(p, n, path, parseBool)
-				set("marketing", func(x *consent.Purpose) { x.Marketing = v })
-			}},
-			{name: "profiling", parse: func(n *yaml.Node, path string) {
-				v := str(p, n, path, parseBool)
-				set("profiling", func(x *consent.Purpose) { x.Profiling = v })
-			}},
+			texts("gcm_signals", func(x *consent.Purpose) *[]string { return &x.GCM }),
+			flag("gpc_opt_out", func(x *consent.Purpose) *bool { return &x.GPC }),
+			flag("marketing", func(x *consent.Purpose) *bool { return &x.Marketing }),
+			flag("profiling", func(x *consent.Purpose) *bool { return &x.Profiling }),
 		})
 		if pu.Name == "" {
 			return

@@ -53,6 +53,35 @@ func TestConsentModel(t *testing.T) {
 	}
 }
 
+// TestConsentPurposeFields: each field of a purpose item sets its own
+// field of the purpose, and leaves the others as they were.
+func TestConsentPurposeFields(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, item string
+		ok         func(p consent.Purpose) bool
+	}{
+		{"x", "{name: x, gpc_opt_out: true}", func(p consent.Purpose) bool { return p.GPC && !p.Marketing && !p.Profiling && !p.Necessary }},
+		{"x", "{name: x, marketing: true}", func(p consent.Purpose) bool { return !p.GPC && p.Marketing && !p.Profiling && !p.Necessary }},
+		{"x", "{name: x, profiling: true}", func(p consent.Purpose) bool { return !p.GPC && !p.Marketing && p.Profiling && !p.Necessary }},
+		{"x", "{name: x, description: D, categories: [Zed]}", func(p consent.Purpose) bool {
+			return p.Description == "D" && slices.Equal(p.Categories, []string{"Zed"}) && p.GCM == nil
+		}},
+		{"advertising", "{name: advertising, gcm_signals: [ad_storage], gpc_opt_out: false}", func(p consent.Purpose) bool {
+			return slices.Equal(p.GCM, []string{"ad_storage"}) && len(p.Categories) == 5 && !p.GPC && p.Marketing && p.Profiling
+		}},
+	} {
+		cfg, err := parse([]byte(consentDoc("      purposes:\n        - "+tc.item+"\n")), "kith.yaml", lookup)
+		if err != nil {
+			t.Errorf("%s: %v", tc.item, err)
+			continue
+		}
+		if p, found := cfg.Workspaces[0].Purposes.Lookup(tc.name); !found || !tc.ok(p) {
+			t.Errorf("%s: %+v, %v", tc.item, p, found)
+		}
+	}
+}
+
 func TestConsentModelErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ name, block, want string }{
