@@ -48,7 +48,7 @@ func (s *Store) CreatePrivacyRequest(ctx context.Context, r store.PrivacyRequest
 
 // PrivacyRequest returns one request of a workspace, or store.ErrNotFound.
 func (s *Store) PrivacyRequest(ctx context.Context, workspace, id string) (store.PrivacyRequest, error) {
-	rs, err := s.scanRequests(ctx, s.r, `SELECT `+requestColumns+` FROM privacy_requests WHERE workspace = ? AND id = ?`, workspace, id)
+	rs, err := s.scanRequests(ctx, `SELECT `+requestColumns+` FROM privacy_requests WHERE workspace = ? AND id = ?`, workspace, id)
 	if err != nil {
 		return store.PrivacyRequest{}, fmt.Errorf("read privacy request: %w", err)
 	}
@@ -60,7 +60,7 @@ func (s *Store) PrivacyRequest(ctx context.Context, workspace, id string) (store
 
 // PrivacyRequests pages through requests by Seq.
 func (s *Store) PrivacyRequests(ctx context.Context, q store.RequestQuery) ([]store.PrivacyRequest, error) {
-	rs, err := s.scanRequests(ctx, s.r, `SELECT `+requestColumns+` FROM privacy_requests
+	rs, err := s.scanRequests(ctx, `SELECT `+requestColumns+` FROM privacy_requests
 		WHERE (? = '' OR workspace = ?) AND (? = '' OR status = ?) AND seq > ? ORDER BY seq LIMIT ?`,
 		q.Workspace, q.Workspace, q.Status, q.Status, q.After, store.PageSize(q.Limit))
 	if err != nil {
@@ -112,8 +112,8 @@ func (s *Store) UpdatePrivacyRequest(ctx context.Context, r store.PrivacyRequest
 	return r, nil
 }
 
-func (s *Store) scanRequests(ctx context.Context, q *sql.DB, query string, args ...any) ([]store.PrivacyRequest, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+func (s *Store) scanRequests(ctx context.Context, query string, args ...any) ([]store.PrivacyRequest, error) {
+	rows, err := s.r.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
