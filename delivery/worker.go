@@ -237,6 +237,7 @@ func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, er
 		}
 	}
 	absent := w.lookupPage(ctx, sel)
+	cat := w.e.catalogue(w.ws)
 	for _, ev := range sel {
 		if ev.Type == store.TypePrivacy {
 			it, ok, err := w.correction(ctx, ev, items)
@@ -257,7 +258,6 @@ func (w *worker) eventItems(ctx context.Context, page []store.Event) ([]item, er
 			return nil, err
 		}
 		if !w.def.StrictlyNecessary {
-			cat := w.e.catalogue(w.ws)
 			it.event = eventConsentOf(cat, ev.Raw).withTCString(cat, ev.Raw)
 			if ev.Signals.GPC {
 				it.event = it.event.optOutOfSale(cat)
@@ -825,8 +825,9 @@ func (w *worker) gatePage(ctx context.Context, items []item, fresh bool) {
 	if err != nil {
 		return // the gate reads each (and denies what it cannot read)
 	}
+	cat := w.e.catalogue(w.ws)
 	for _, p := range ps {
-		w.consents[p], w.blocked[p] = gateValues(w.e.catalogue(w.ws), vals[p], suppress)
+		w.consents[p], w.blocked[p] = gateValues(cat, vals[p], suppress)
 	}
 }
 
