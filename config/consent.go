@@ -144,27 +144,16 @@ func (p *parser) purposes(n *yaml.Node, path string) *consent.Catalogue {
 
 // storeRequires parses the purposes events must not deny to be stored.
 func (p *parser) storeRequires(n *yaml.Node, path string, cat *consent.Catalogue) []string {
-	var out []string
-	p.list(n, path, func(_ int, n *yaml.Node, path string) {
-		s := str(p, n, path, func(s string) (string, string) {
-			pu, ok := cat.Lookup(s)
-			switch {
-			case !ok:
-				return "", fmt.Sprintf("unknown purpose %q (known: %s)", s, purposeNames(cat))
-			case pu.Necessary:
-				return "", fmt.Sprintf("%q is strictly necessary: it cannot be denied, so it cannot be required", s)
-			}
-			return pu.Name, ""
-		})
+	return p.distinct(n, path, "purpose ", func(s string) (string, string) {
+		pu, ok := cat.Lookup(s)
 		switch {
-		case s == "":
-		case slices.Contains(out, s):
-			p.errorf(n, path, "purpose %q is listed twice", s)
-		default:
-			out = append(out, s)
+		case !ok:
+			return "", fmt.Sprintf("unknown purpose %q (known: %s)", s, purposeNames(cat))
+		case pu.Necessary:
+			return "", fmt.Sprintf("%q is strictly necessary: it cannot be denied, so it cannot be required", s)
 		}
+		return pu.Name, ""
 	})
-	return out
 }
 
 func purposeNames(cat *consent.Catalogue) string {

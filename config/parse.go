@@ -383,26 +383,33 @@ func (p *parser) tokens(n *yaml.Node, path string) []Token {
 	return out
 }
 
-func (p *parser) scopes(n *yaml.Node, path string) []string {
+// distinct parses a list of strings, each checked as str checks it, and
+// reports one listed twice; what names an item in that error ("scope ").
+func (p *parser) distinct(n *yaml.Node, path, what string, check func(string) (string, string)) []string {
 	var out []string
-	errs := len(p.errs)
 	p.list(n, path, func(_ int, n *yaml.Node, path string) {
-		s := str(p, n, path, func(s string) (string, string) {
-			if s == "ingest" {
-				return "", `"ingest" is not a token scope: the Tracking API takes a source's write key (sources[].write_key), which is the ingest credential`
-			}
-			if !slices.Contains(knownScopes, s) {
-				return "", fmt.Sprintf("unknown scope %q (known: %s)", s, strings.Join(knownScopes, ", "))
-			}
-			return s, ""
-		})
+		s := str(p, n, path, check)
 		switch {
 		case s == "":
 		case slices.Contains(out, s):
-			p.errorf(n, path, "scope %q is listed twice", s)
+			p.errorf(n, path, "%s%q is listed twice", what, s)
 		default:
 			out = append(out, s)
 		}
+	})
+	return out
+}
+
+func (p *parser) scopes(n *yaml.Node, path string) []string {
+	errs := len(p.errs)
+	out := p.distinct(n, path, "scope ", func(s string) (string, string) {
+		if s == "ingest" {
+			return "", `"ingest" is not a token scope: the Tracking API takes a source's write key (sources[].write_key), which is the ingest credential`
+		}
+		if !slices.Contains(knownScopes, s) {
+			return "", fmt.Sprintf("unknown scope %q (known: %s)", s, strings.Join(knownScopes, ", "))
+		}
+		return s, ""
 	})
 	if len(out) == 0 && len(p.errs) == errs {
 		p.errorf(n, path, "list at least one scope (known: %s)", strings.Join(knownScopes, ", "))

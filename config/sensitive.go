@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/kithcdp/kith/identity"
 	"github.com/kithcdp/kith/secret"
@@ -20,25 +19,14 @@ func (p *parser) sensitiveTraits(n *yaml.Node, path string, rules *identity.Rule
 	if rules != nil {
 		ids = rules.TraitIdentifiers
 	}
-	var out []string
-	p.list(n, path, func(_ int, n *yaml.Node, path string) {
-		s := str(p, n, path, func(s string) (string, string) {
-			segs, err := secret.ParseTraitPath(s)
-			switch {
-			case err != nil:
-				return "", err.Error()
-			case len(segs) == 1 && ids[s] != "":
-				return "", fmt.Sprintf("%q is an identifier (identity.trait_identifiers): identity resolution reads it, so it cannot be sealed", s)
-			}
-			return s, ""
-		})
+	return p.distinct(n, path, "", func(s string) (string, string) {
+		segs, err := secret.ParseTraitPath(s)
 		switch {
-		case s == "":
-		case slices.Contains(out, s):
-			p.errorf(n, path, "%q is listed twice", s)
-		default:
-			out = append(out, s)
+		case err != nil:
+			return "", err.Error()
+		case len(segs) == 1 && ids[s] != "":
+			return "", fmt.Sprintf("%q is an identifier (identity.trait_identifiers): identity resolution reads it, so it cannot be sealed", s)
 		}
+		return s, ""
 	})
-	return out
 }
