@@ -48,12 +48,18 @@ func (d *deleter) delete(_ context.Context, ws, dest string, del destination.Del
 
 func newRequests(t testing.TB, st store.Store, del privacy.DeleteFunc) *privacy.Requests {
 	t.Helper()
+	return newRequestsAt(t, st, del, nil)
+}
+
+// newRequestsAt is newRequests on the clock now (nil: time.Now).
+func newRequestsAt(t testing.TB, st store.Store, del privacy.DeleteFunc, now func() time.Time) *privacy.Requests {
+	t.Helper()
 	rules, err := identity.DefaultRules().Compile()
 	if err != nil {
 		t.Fatal(err)
 	}
 	return privacy.NewRequests(privacy.RequestOptions{
-		Store: st, Hash: hash, Delete: del, Logger: slog.New(slog.DiscardHandler),
+		Store: st, Hash: hash, Delete: del, Logger: slog.New(slog.DiscardHandler), Now: now,
 		Rules: func(ws string) (*identity.Compiled, error) {
 			if ws != seedWS {
 				return nil, fmt.Errorf("no workspace %q", ws)
@@ -276,6 +282,65 @@ func TestRequestDeletionOutcomes(t *testing.T) {
 }
 
 func (d *deleter) fn() privacy.DeleteFunc { return d.delete }
+
+// A deletion to retry is tried again once retryEvery (a minute) has
+// passed, and sent if the destination then takes it; one still refused
+// when the law's deadline has passed fails, and fails the request.
+func TestRequestDeletionRetried(t *testing.T) {
+	t.Parallel()
+	for _, recovers := range []bool{true, false} {
+		t.Run(fmt.Sprint("recovers=", recovers), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			st := backends(t)["sqlite"](t)
+			seed(t, st)
+			var mu sync.Mutex
+			clock := time.Now()
+			now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+			later := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); clock = clock.Add(d) }
+			d := &deleter{errs: map[string]error{hookWS: &destination.Error{Status: 503, Msg: "busy"}}}
+			q := newRequestsAt(t, st, d.delete, now)
+			r, err := q.Submit(ctx, privacy.Submission{Workspace: seedWS, Regulation: privacy.RegulationDeleteOnly,
+				Identifiers: []store.Identifier{{Type: "user_id", Value: "u-42"}}, Via: privacy.ViaAPI, Actor: "dpo"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fold(t, st, seedWS)
+			get := func() store.PrivacyRequest {
+				t.Helper()
+				r, err := q.Get(ctx, seedWS, r.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return r
+			}
+			tries := func() int { d.mu.Lock(); defer d.mu.Unlock(); return len(d.sent) }
+			if r := get(); r.Destinations[0].Status != store.DeletionPending || tries() != 1 {
+				t.Fatalf("after the first try: %+v, %d tries", r.Destinations, tries())
+			}
+			later(30 * time.Second)
+			if r := get(); r.Destinations[0].Status != store.DeletionPending || tries() != 1 {
+				t.Fatalf("30s later: %+v, %d tries; want no new try", r.Destinations, tries())
+			}
+			if recovers {
+				d.mu.Lock()
+				d.errs = nil
+				d.mu.Unlock()
+				later(31 * time.Second)
+				if r := get(); r.Destinations[0].Status != store.DeletionSent || r.Status != store.RequestCompleted || tries() != 2 {
+					t.Fatalf("a minute later, the destination back: request %s, %+v, %d tries", r.Status, r.Destinations, tries())
+				}
+				return
+			}
+			later(32 * 24 * time.Hour) // past any one-month deadline
+			r = get()
+			if r.Destinations[0].Status != store.DeletionFailed || r.Status != store.RequestFailed ||
+				!strings.Contains(r.Error, hookWS) || r.Job != nil || tries() != 2 {
+				t.Fatalf("past the deadline: request %s (%q), %+v, %d tries", r.Status, r.Error, r.Destinations, tries())
+			}
+		})
+	}
+}
 
 // DELETE_INTERNAL sends nothing; SUPPRESS_ONLY and UNSUPPRESS complete at
 // once; access completes at download; rectification, restriction and
