@@ -318,3 +318,19 @@ func TestCatalogueJSON(t *testing.T) {
 		t.Errorf("after JSON: %+v", c.Purposes())
 	}
 }
+
+func TestMayHold(t *testing.T) {
+	t.Parallel()
+	for raw, want := range map[string]bool{
+		`{"context":{"consent":{}}}`:                       true,
+		`{"CONTEXT":{"ConSent":{}}}`:                       true,
+		`{"context":{"conſent":{}}}`:                       true,  // U+017F folds to s
+		`{"context":{"con\u0073ent":{}}}`:                  true,  // an escape may spell it
+		`{"type":"track","traits":{"name":"José Łukasz"}}`: false, // other text outside ASCII says nothing
+		`{"type":"track","properties":{"consented":true}}`: false,
+	} {
+		if got := MayHold([]byte(raw)); got != want {
+			t.Errorf("MayHold(%s) = %v, want %v", raw, got, want)
+		}
+	}
+}

@@ -318,15 +318,17 @@ func (c *Catalogue) State(ch Choices) ([]PurposeState, map[string]string) {
 
 // MayHold reports whether an event's JSON may carry consent: it is false
 // only when decoding it certainly finds no context.consent — no key
-// "consent" in any ASCII case, no escape and no byte outside ASCII
-// (encoding/json matches keys in any case, "ſ" folding to "s"). Callers
-// skip decoding events for which it is false.
+// "consent" in any ASCII case, no escape, and no "ſ" (encoding/json
+// matches keys as bytes.EqualFold does, and U+017F is the one letter
+// outside ASCII that folds to a letter of "consent"). Other text outside
+// ASCII (names, addresses) does not count. Callers skip decoding events
+// for which it is false.
 func MayHold(raw []byte) bool {
-	if bytes.Contains(raw, []byte(`\u`)) {
+	if bytes.Contains(raw, []byte(`\u`)) || bytes.Contains(raw, []byte("\u017f")) {
 		return true
 	}
 	for i, c := range raw {
-		if c >= 0x80 || c == '"' && i+9 <= len(raw) && bytes.EqualFold(raw[i:i+9], []byte(`"consent"`)) {
+		if c == '"' && i+9 <= len(raw) && bytes.EqualFold(raw[i:i+9], []byte(`"consent"`)) {
 			return true
 		}
 	}
