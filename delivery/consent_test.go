@@ -1,9 +1,12 @@
 package delivery
 
 import (
+	"encoding/json"
 	"testing"
 
+	"github.com/kithcdp/kith/compute"
 	"github.com/kithcdp/kith/consent"
+	"github.com/kithcdp/kith/store"
 )
 
 // defaultPurposes is the catalogue the gate tests evaluate against.
@@ -56,6 +59,38 @@ func TestConsentGateDecisions(t *testing.T) {
 		purpose, ok := allowed(defaultPurposes, tc.purposes, ev, tc.profile, tc.missing)
 		if ok != (tc.want == "") || purpose != tc.want {
 			t.Errorf("%s: allowed = %q, %v; want %q stopping it", tc.name, purpose, ok, tc.want)
+		}
+	}
+}
+
+// TestGateValues: a profile receives nothing when its consent value
+// restricts all processing (whatever else it holds) or it is in a
+// suppress_all audience; a narrower restriction, an objection or a value
+// that cannot be read blocks nothing (the consent gate decides).
+func TestGateValues(t *testing.T) {
+	t.Parallel()
+	vals := func(consent string, vip string) []store.ComputedValue {
+		vs := []store.ComputedValue{{Name: compute.ConsentValue, Value: json.RawMessage(consent)}}
+		if vip != "" {
+			vs = append(vs, store.ComputedValue{Name: "vip", Value: json.RawMessage(vip)})
+		}
+		return vs
+	}
+	for _, c := range []struct {
+		consent, vip string
+		want         string
+	}{
+		{`{"restricted":["all"]}`, "", "restricted"},
+		{`{"categoryPreferences":{"Analytics":true},"restricted":["marketing","all"]}`, "", "restricted"},
+		{`{"restricted":["all"]}`, "true", "restricted"},
+		{`{"restricted":["marketing"],"objected":["profiling"]}`, "", ""},
+		{`{"objected":["all"]}`, "", ""},
+		{`{"restricted":"all"}`, "", ""}, // not a list: unreadable
+		{`{"categoryPreferences":{"Analytics":true}}`, "true", "suppressed"},
+		{`{"categoryPreferences":{"Analytics":true}}`, "false", ""},
+	} {
+		if _, got := gateValues(defaultPurposes, vals(c.consent, c.vip), []string{"vip"}); got != c.want {
+			t.Errorf("consent %s, vip %s: blocked %q, want %q", c.consent, c.vip, got, c.want)
 		}
 	}
 }
