@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/kithcdp/kith/consent"
 	"github.com/kithcdp/kith/store"
 )
 
@@ -60,11 +61,12 @@ const (
 	ActionUnsuppress = "unsuppress" // digests removed from it
 )
 
-// Restriction and objection scopes.
+// Restriction and objection scopes: the consent model's (package
+// consent), which evaluates them.
 const (
-	ScopeMarketing = "marketing" // activation for marketing and advertising
-	ScopeProfiling = "profiling" // audiences and computed traits
-	ScopeAll       = "all"       // everything but storage
+	ScopeMarketing = consent.ScopeMarketing // activation for marketing and advertising
+	ScopeProfiling = consent.ScopeProfiling // audiences and computed traits
+	ScopeAll       = consent.ScopeAll       // everything but storage
 )
 
 // SourceControl is the source recorded on privacy control events.
