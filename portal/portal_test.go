@@ -207,6 +207,32 @@ func TestSendRateLimitPerEmail(t *testing.T) {
 	mustContain(t, pg, "Too many codes")
 }
 
+// TestSendRateLimitPerClient: past 20 codes at once from one client
+// address, the right-most untrusted one of X-Forwarded-For behind a
+// trusted proxy, a 21st is refused, whatever the client puts to its left;
+// another client is not.
+func TestSendRateLimitPerClient(t *testing.T) {
+	t.Parallel()
+	b := setup(t, setupOptions{})
+	signIn := func(xff, email string) page {
+		br := b.browser(t)
+		br.header = http.Header{"X-Forwarded-For": {xff}}
+		br.get("/portal/acme/")
+		return br.post("/portal/acme/signin", url.Values{"email": {email}})
+	}
+	for i := range 20 {
+		if pg := signIn("198.51.100.7", fmt.Sprintf("p%d@example.com", i)); pg.status != http.StatusSeeOther {
+			t.Fatalf("code %d: %d", i+1, pg.status)
+		}
+	}
+	if pg := signIn("203.0.113.9, 198.51.100.7", "q@example.com"); pg.status != http.StatusTooManyRequests {
+		t.Errorf("a 21st code from the same client: %d", pg.status)
+	}
+	if pg := signIn("198.51.100.7, 203.0.113.9", "q@example.com"); pg.status != http.StatusSeeOther {
+		t.Errorf("another client: %d", pg.status)
+	}
+}
+
 func TestSessionIdleExpiry(t *testing.T) {
 	t.Parallel()
 	b := setup(t, setupOptions{})

@@ -29,6 +29,7 @@ import (
 )
 
 const testConfig = `
+trusted_proxies: [127.0.0.1]
 workspaces:
   - slug: acme
     sources:
@@ -262,6 +263,9 @@ type browser struct {
 	b    *bundle
 	c    *http.Client
 	csrf string // from the last page
+	// header is added to every request (X-Forwarded-For, as a proxy at
+	// 127.0.0.1, a trusted one, would send it).
+	header http.Header
 	// serverErrors are the 5xx statuses the test expects; any other fails it.
 	serverErrors []int
 }
@@ -283,6 +287,9 @@ type page struct {
 
 func (br *browser) do(req *http.Request) page {
 	br.t.Helper()
+	for k, vs := range br.header {
+		req.Header[k] = vs
+	}
 	resp, err := br.c.Do(req)
 	if err != nil {
 		br.t.Fatal(err)
