@@ -69,6 +69,11 @@ const (
 	ScopeAll       = consent.ScopeAll       // everything but storage
 )
 
+// validScope reports whether scope is one of the scopes.
+func validScope(scope string) bool {
+	return scope == ScopeMarketing || scope == ScopeProfiling || scope == ScopeAll
+}
+
 // SourceControl is the source recorded on privacy control events.
 const SourceControl = "kith-privacy"
 
@@ -94,9 +99,7 @@ func (c *Command) Validate() error {
 			return bad("correct needs at least one trait")
 		}
 	case ActionRestrict, ActionUnrestrict, ActionObject, ActionUnobject:
-		switch c.Scope {
-		case ScopeMarketing, ScopeProfiling, ScopeAll:
-		default:
+		if !validScope(c.Scope) {
 			return bad("scope must be marketing, profiling or all")
 		}
 	case ActionTerms, ActionErase:

@@ -402,7 +402,7 @@ func checkArguments(s *Submission) error {
 			}
 		}
 	case scoped:
-		if s.Scope != ScopeMarketing && s.Scope != ScopeProfiling && s.Scope != ScopeAll {
+		if !validScope(s.Scope) {
 			return invalid("invalid_scope", "scope %q: use marketing, profiling or all", s.Scope)
 		}
 	case s.Type == RequestConsent:
