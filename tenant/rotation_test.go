@@ -146,8 +146,17 @@ func TestRotateWriteKey(t *testing.T) {
 			t.Fatalf("after a restart, write key %q does not work during the grace period", key)
 		}
 	}
+	// So does one with the new key put into the file (the old key's grace
+	// is kept: the stored key is the file's).
+	edited, _ := b.load(t, strings.Replace(acmeConfig, "wk_app_1234567890", rot.Secret, 1))
+	clk.attach(edited)
+	for _, key := range []string{rot.Secret, "wk_app_1234567890"} {
+		if _, ok := edited.SourceForKey(key); !ok {
+			t.Fatalf("after a restart with the new key in the file, write key %q does not work during the grace period", key)
+		}
+	}
 	clk.advance(10 * time.Minute)
-	for _, r := range []*tenant.Registry{reg, again} {
+	for _, r := range []*tenant.Registry{reg, again, edited} {
 		if _, ok := r.SourceForKey("wk_app_1234567890"); ok {
 			t.Error("the old write key works after its grace period")
 		}
