@@ -94,6 +94,9 @@ func TestTokenRotateErrors(t *testing.T) {
 		{"token", "rotate", "--data", data, "--workspace", "default"},
 		{"token", "rotate", "--data", data, "--workspace", "default", "--name", "admin", "--source", "default"},
 		{"token", "rotate", "--data", data, "--workspace", "default", "--name", "nobody"},
+		{"token", "rotate", "--data", data, "--workspace", "default", "--source", "nowhere"},
+		{"token", "rotate", "--data", data, "--workspace", "nope", "--name", "admin"},
+		{"token", "rotate", "--data", data, "--workspace", "default", "--name", "admin", "extra"},
 		{"token", "rotate", "--data", data, "--workspace", "default", "--name", "admin", "--grace", "-1h"},
 		{"token", "rotate", "--data", data, "--workspace", "default", "--name", "admin", "--grace", "9999h"},
 	} {
@@ -101,7 +104,7 @@ func TestTokenRotateErrors(t *testing.T) {
 		if err := run(ctx, args, &out, &errOut); !errors.Is(err, errUsage) {
 			t.Errorf("%q: %v, want a usage error", args, err)
 		}
-		if strings.Contains(out.String(), "tok_") {
+		if strings.Contains(out.String(), "tok_") || strings.Contains(out.String(), "wk_") {
 			t.Errorf("%q printed a token: %s", args, out.String())
 		}
 	}
