@@ -462,11 +462,25 @@ func parseValue(dec *json.Decoder) (*node, error) {
 
 // encodeString encodes s as JSON without escaping <, > and &.
 func encodeString(s string) []byte {
+	if plainASCII(s) { // most keys and values: nothing to escape
+		return append(append(append(make([]byte, 0, len(s)+2), '"'), s...), '"')
+	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(s) // a string always encodes
 	return bytes.TrimSuffix(b.Bytes(), []byte("\n"))
+}
+
+// plainASCII reports whether s is printable ASCII without '"' or '\\',
+// which JSON writes as it is.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // encode appends n's compact JSON to b.
