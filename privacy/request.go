@@ -651,6 +651,11 @@ const leaseFor = time.Minute
 // node died): it is failed, and its job cleared. When another node
 // changed the request first, Advance returns it as that node left it.
 func (q *Requests) Advance(ctx context.Context, r store.PrivacyRequest) (store.PrivacyRequest, error) {
+	return q.advance(ctx, r, q.o.Store.Cursors)
+}
+
+// advance is Advance reading the folding cursors with cursors.
+func (q *Requests) advance(ctx context.Context, r store.PrivacyRequest, cursors func(context.Context) (map[string]int64, error)) (store.PrivacyRequest, error) {
 	if r.Status == store.RequestReceived && q.o.Now().Sub(r.ReceivedAt) > leaseFor {
 		return q.fail(ctx, r, "interrupted before it was carried out; submit it again")
 	}
@@ -672,11 +677,11 @@ func (q *Requests) Advance(ctx context.Context, r store.PrivacyRequest) (store.P
 	if hasPending(r) {
 		return r, nil
 	}
-	cursors, err := q.o.Store.Cursors(ctx)
+	folded, err := cursors(ctx)
 	if err != nil {
 		return r, fmt.Errorf("advance %s: %w", r.ID, err)
 	}
-	if cursors[r.Workspace] < r.Position {
+	if folded[r.Workspace] < r.Position {
 		return r, nil
 	}
 	if r.Type == RequestErasure {
@@ -858,8 +863,21 @@ func (q *Requests) Run(ctx context.Context) {
 	}
 }
 
-// advanceAll advances every request of a status, a page at a time.
+// advanceAll advances every request of a status, a page at a time,
+// reading the folding cursors once for them all: a request whose events
+// are folded after that read finishes at the next pass.
 func (q *Requests) advanceAll(ctx context.Context, status string) {
+	var folded map[string]int64
+	cursors := func(ctx context.Context) (map[string]int64, error) {
+		if folded == nil {
+			c, err := q.o.Store.Cursors(ctx)
+			if err != nil {
+				return nil, err
+			}
+			folded = c
+		}
+		return folded, nil
+	}
 	var after int64
 	for {
 		rs, err := q.o.Store.PrivacyRequests(ctx, store.RequestQuery{Status: status, After: after, Limit: 100})
@@ -870,7 +888,7 @@ func (q *Requests) advanceAll(ctx context.Context, status string) {
 			return
 		}
 		for _, r := range rs {
-			if _, err := q.Advance(ctx, r); err != nil && ctx.Err() == nil {
+			if _, err := q.advance(ctx, r, cursors); err != nil && ctx.Err() == nil {
 				q.o.Logger.Error("privacy request: advance", "request", r.ID, "workspace", r.Workspace, "err", err)
 			}
 			after = r.Seq
