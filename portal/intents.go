@@ -65,6 +65,17 @@ func (p *Portal) intentID(ws, email string, n int) string {
 	return "intent-" + u.String()
 }
 
+// ownIntent reports whether id is the anonymousId of one of email's
+// intents in ws.
+func (p *Portal) ownIntent(ws, email, id string) bool {
+	for n := range maxIntents {
+		if p.intentID(ws, email, n) == id {
+			return true
+		}
+	}
+	return false
+}
+
 // intent is a published intent with its responses, as the page shows it.
 type intent struct {
 	ID                          string
@@ -251,13 +262,7 @@ func (p *Portal) publishIntent(w http.ResponseWriter, r *http.Request, v *visit)
 // records the acceptance.
 func (p *Portal) acceptResponse(w http.ResponseWriter, r *http.Request, v *visit) {
 	id, resp := r.PostFormValue("intent"), r.PostFormValue("response")
-	mine := false
-	for n := range maxIntents {
-		if p.intentID(v.ws, v.s.Email, n) == id {
-			mine = true
-		}
-	}
-	if !mine {
+	if !p.ownIntent(v.ws, v.s.Email, id) {
 		p.renderIntents(w, r, v, http.StatusNotFound, "There is no intent of yours with this id.")
 		return
 	}

@@ -97,6 +97,12 @@ func TestIntentcasting(t *testing.T) {
 			t.Errorf("accept %v: %d", f, pg.status)
 		}
 	}
+	// Nobody else can accept an answer to Ada's intent.
+	eve := b.browser(t)
+	eve.signIn("eve@example.com")
+	if pg := eve.post("/portal/acme/intents/accept", url.Values{"intent": {id}, "response": {m["response"].(string)}}); pg.status != http.StatusNotFound {
+		t.Errorf("another person accepts Ada's intent: %d", pg.status)
+	}
 	// Accepting links the pseudonym to Ada.
 	if pg := br.post("/portal/acme/intents/accept", url.Values{"intent": {id}, "response": {m["response"].(string)}}); pg.status != http.StatusSeeOther {
 		t.Fatalf("accept: %d %s", pg.status, pg.body)
