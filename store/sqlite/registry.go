@@ -123,15 +123,15 @@ func (s *Store) Tokens(ctx context.Context) ([]store.Token, error) {
 // RotateToken gives a token a new hash, keeping the current one until
 // prevUntil (see store.Registry).
 func (s *Store) RotateToken(ctx context.Context, workspace, name string, hash []byte, prevUntil time.Time) error {
-	return s.deleteOne(ctx, "rotate token", `UPDATE tokens SET prev_hash = CASE WHEN ? IS NULL THEN NULL ELSE hash END,
-		prev_until = ?1, hash = ? WHERE workspace = ? AND name = ?`, optMicros(prevUntil), hash, workspace, name)
+	return s.deleteOne(ctx, "rotate token", `UPDATE tokens SET prev_hash = CASE WHEN ?1 IS NULL THEN NULL ELSE hash END,
+		prev_until = ?1, hash = ?2 WHERE workspace = ?3 AND name = ?4`, optMicros(prevUntil), hash, workspace, name)
 }
 
 // RotateWriteKey gives a source a new write key hash, keeping the current
 // one until prevUntil (see store.Registry).
 func (s *Store) RotateWriteKey(ctx context.Context, workspace, slug string, hash []byte, prevUntil time.Time) error {
-	return s.deleteOne(ctx, "rotate write key", `UPDATE sources SET prev_key_hash = CASE WHEN ? IS NULL THEN NULL ELSE key_hash END,
-		prev_until = ?1, key_hash = ? WHERE workspace = ? AND slug = ?`, optMicros(prevUntil), hash, workspace, slug)
+	return s.deleteOne(ctx, "rotate write key", `UPDATE sources SET prev_key_hash = CASE WHEN ?1 IS NULL THEN NULL ELSE key_hash END,
+		prev_until = ?1, key_hash = ?2 WHERE workspace = ?3 AND slug = ?4`, optMicros(prevUntil), hash, workspace, slug)
 }
 
 // optMicros is an optional time as stored: unix microseconds, or NULL for
