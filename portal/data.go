@@ -294,7 +294,7 @@ func (p *Portal) requestStatus(w http.ResponseWriter, r *http.Request, v *visit)
 		return
 	}
 	steps := []requestStep{{Name: "Received"}, {Name: "In progress"}, {Name: "Completed"}}
-	cur := 2 // completed or failed: every step is done
+	cur := 2 // completed or failed
 	switch req.Status {
 	case store.RequestReceived:
 		cur = 0
@@ -304,7 +304,7 @@ func (p *Portal) requestStatus(w http.ResponseWriter, r *http.Request, v *visit)
 		steps[2].Name = "Failed"
 	}
 	for i := range steps {
-		steps[i].Done, steps[i].Current = i < cur || cur == 2, i == cur
+		steps[i].Done, steps[i].Current = i < cur || req.Status == store.RequestCompleted, i == cur
 	}
 	p.render(w, v, http.StatusOK, "request", "Your request", requestView{Request: req, Steps: steps, Link: r.URL.RequestURI()}, "", "")
 }
