@@ -54,16 +54,17 @@ type termView struct {
 
 func (s *Server) handlePurposes(w http.ResponseWriter, r *http.Request) {
 	cat, requires := s.consentModel(r.PathValue("workspace"))
+	purposes := cat.Purposes() // a deep copy: taken once
 	terms := make([]termView, len(consent.Terms))
 	for i, t := range consent.Terms {
 		terms[i] = termView{Name: t.Name, Description: t.Description, Denies: []string{}}
-		for _, p := range cat.Purposes() {
+		for _, p := range purposes {
 			if t.Covers(p) {
 				terms[i].Denies = append(terms[i].Denies, p.Name)
 			}
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"purposes": cat.Purposes(), "terms": terms, "store_requires": nonNil(requires)})
+	writeJSON(w, http.StatusOK, map[string]any{"purposes": purposes, "terms": terms, "store_requires": nonNil(requires)})
 }
 
 // personConsentView is a person's consent as the API shows it.
