@@ -251,10 +251,13 @@ const (
 // Purpose names are matched as Lookup matches them.
 func (c *Catalogue) Evaluate(purposes []string, event, profile Choices, missingAllowed bool) Decision {
 	for _, need := range purposes {
-		if p, ok := c.Lookup(need); ok && p.Necessary {
-			continue
+		k := strings.ToLower(need) // as key does, with one lookup for both
+		if i, ok := c.byAlias[k]; ok {
+			if c.purposes[i].Necessary {
+				continue
+			}
+			k = c.purposes[i].Name
 		}
-		k := c.key(need)
 		ev, evOK := event[k]
 		pr, prOK := profile[k]
 		switch {
