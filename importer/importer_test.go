@@ -515,6 +515,17 @@ func TestCanceled(t *testing.T) {
 	}
 }
 
+// countingStore counts the appends made to its store.
+type countingStore struct {
+	store.Store
+	appends int
+}
+
+func (c *countingStore) Append(ctx context.Context, b *store.Batch, dedupWindow time.Duration) ([]store.Appended, error) {
+	c.appends++
+	return c.Store.Append(ctx, b, dedupWindow)
+}
+
 // dropGate drops the events of one userId, as gate.Gate drops a suppressed
 // person's.
 type dropGate struct {
@@ -559,6 +570,15 @@ func TestGate(t *testing.T) {
 	}
 	if evs := b.events(t); len(evs) != 1 || evs[0].UserID != "u1" {
 		t.Errorf("stored %+v; want u1's event only", evs)
+	}
+
+	// Only the batch the gate leaves events in is appended.
+	cs := &countingStore{Store: b.st}
+	o.Rejects = nil
+	more := `{"type":"track","userId":"erased","event":"Viewed"}` + "\n" + `{"type":"track","userId":"erased","event":"Left"}` + "\n" +
+		`{"type":"track","userId":"u2","event":"Viewed"}` + "\n"
+	if sum, err := importer.Run(b.ctx, cs, o, strings.NewReader(more)); err != nil || sum.Dropped != 2 || sum.Events != 1 || cs.appends != 1 {
+		t.Errorf("Run: %+v, %v, %d appends; want 2 dropped, 1 event, 1 append", sum, err, cs.appends)
 	}
 
 	// A gate that fails stops the import.
