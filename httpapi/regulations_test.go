@@ -214,6 +214,8 @@ func TestRegulationsAPIErrors(t *testing.T) {
 		{"POST", "/v1/workspaces/nope/regulations", prDPO, ok, 404, "workspace_not_found"},
 		{"POST", regPath, prDPO, `not json`, 400, "invalid_json"},
 		{"POST", regPath, prDPO, `{"regulationType":"SUPPRESS_ONLY","subjectType":"USER_ID","subjectIds":["u"],"extra":1}`, 400, "invalid_json"},
+		{"POST", regPath, prDPO, ok + ` {}`, 400, "invalid_json"}, // data after the object
+		{"POST", dsrPath, prDPO, `{"type":"erasure","identifier":"user_id:u-42","reason":"` + strings.Repeat("x", 64<<10) + `"}`, 413, "body_too_large"},
 		{"POST", regPath, prDPO, `{"regulationType":"DELETE_EVERYTHING","subjectType":"USER_ID","subjectIds":["u-42"]}`, 400, "invalid_regulation"},
 		{"POST", regPath, prDPO, `{"subjectType":"USER_ID","subjectIds":["u-42"]}`, 400, "invalid_regulation"},
 		{"POST", regPath, prDPO, `{"regulationType":"DELETE_ONLY","subjectType":"OBJECT_ID","subjectIds":["o-1"]}`, 400, "invalid_subject_type"},
