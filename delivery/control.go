@@ -89,8 +89,7 @@ func (w *worker) correction(ctx context.Context, ev *store.Event, items []item) 
 	if err != nil {
 		return item{}, false, fmt.Errorf("identifiers of profile %d: %w", p, err)
 	}
-	it, err := w.item(ctx, destination.KindEvent, ev.Position, p, "", correctionPayload(w.ws, ev, &cmd, held), ev.ReceivedAt)
-	return it, err == nil, err
+	return w.itemWith(destination.KindEvent, ev.Position, p, "", correctionPayload(w.ws, ev, &cmd, held), ev.ReceivedAt, held), true, nil
 }
 
 // received reports whether the destination received something about

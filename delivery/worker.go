@@ -411,6 +411,7 @@ func (w *worker) withdrawals(ctx context.Context, e store.OutboxEntry, known map
 		return nil, nil // written by compute: a bug, nothing to send
 	}
 	var items []item
+	var held []store.HeldIdentifier // read once for the entry's exits
 	for _, name := range slices.Sorted(maps.Keys(c.Exits)) {
 		if !wants(w.def.Audiences, name) {
 			continue
@@ -419,11 +420,12 @@ func (w *worker) withdrawals(ctx context.Context, e store.OutboxEntry, known map
 			if ok, err := w.received(ctx, e.Profile, nil, known); err != nil || !ok {
 				return nil, err
 			}
+			var err error
+			if held, err = w.synced(ctx, e.Profile); err != nil {
+				return nil, err
+			}
 		}
-		it, err := w.item(ctx, destination.KindAudienceExited, e.Position, e.Profile, name, c.Exits[name], e.At)
-		if err != nil {
-			return nil, err
-		}
+		it := w.itemWith(destination.KindAudienceExited, e.Position, e.Profile, name, c.Exits[name], e.At, held)
 		it.d.Key = w.key(e.Position, destination.KindAudienceExited, fmt.Sprint(e.Profile), name)
 		it.withdrawn = true
 		items = append(items, it)
@@ -476,6 +478,35 @@ func (w *worker) outboxItems(ctx context.Context, page []store.OutboxEntry, sinc
 // item makes a delivery: its key, the mapped payload and the synced
 // identifiers.
 func (w *worker) item(ctx context.Context, kind string, position int64, p store.ProfileID, audience string, payload []byte, at time.Time) (item, error) {
+	held, err := w.synced(ctx, p)
+	if err != nil {
+		return item{}, err
+	}
+	return w.itemWith(kind, position, p, audience, payload, at, held), nil
+}
+
+// syncs reports whether the deliveries of profile p carry its identifiers
+// (IDSync, or an audience export).
+func (w *worker) syncs(p store.ProfileID) bool {
+	return p != 0 && (w.def.IDSync != nil || w.def.Type == TypeAudienceExport)
+}
+
+// synced reads the identifiers profile p holds when its deliveries carry
+// them (nil otherwise).
+func (w *worker) synced(ctx context.Context, p store.ProfileID) ([]store.HeldIdentifier, error) {
+	if !w.syncs(p) {
+		return nil, nil
+	}
+	held, err := w.e.o.Store.Identifiers(ctx, w.ws, p)
+	if err != nil {
+		return nil, fmt.Errorf("identifiers of profile %d: %w", p, err)
+	}
+	return held, nil
+}
+
+// itemWith is item with the identifiers profile p holds already read
+// (used only when w.syncs(p)).
+func (w *worker) itemWith(kind string, position int64, p store.ProfileID, audience string, payload []byte, at time.Time, held []store.HeldIdentifier) item {
 	mapped, err := mapPayload(w.def.Mapping, payload)
 	if err != nil {
 		mapped = payload // not an object: sent as it is
@@ -484,17 +515,13 @@ func (w *worker) item(ctx context.Context, kind string, position int64, p store.
 		Key: w.key(position, kind), Kind: kind, Position: position, Profile: p,
 		Payload: mapped, Audience: audience, At: at,
 	}
-	if p != 0 && (w.def.IDSync != nil || w.def.Type == TypeAudienceExport) {
-		held, err := w.e.o.Store.Identifiers(ctx, w.ws, p)
-		if err != nil {
-			return item{}, fmt.Errorf("identifiers of profile %d: %w", p, err)
-		}
+	if w.syncs(p) {
 		d.Identifiers = syncIDs(w.def.IDSync, held)
 		if w.def.IDSync != nil && len(d.Identifiers) > 0 {
 			d.Payload = withExternalIDs(d.Payload, d.Identifiers)
 		}
 	}
-	return item{d: d}, nil
+	return item{d: d}
 }
 
 // syncIDs picks the identifiers to send: those of the IDSync type (first,
