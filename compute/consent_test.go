@@ -126,9 +126,9 @@ func TestEventConsentAsTheGateReadsIt(t *testing.T) {
 	}
 	now := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC)
 	for raw, want := range map[string]string{
-		`{"type":"page","context":{"Consent":{"CategoryPreferences":{"Ads":false}}}}`: `{"categoryPreferences":{"Ads":false},`,
+		`{"type":"page","context":{"Consent":{"CategoryPreferences":{"Ads":false}}}}`:             `{"categoryPreferences":{"Ads":false},`,
 		`{"type":"page","context":{"consent":{"categoryPreferences":{"Ads":true},"tcString":5}}}`: `{"categoryPreferences":{"Ads":true},`,
-		`{"type":"page","context":{"consent":{"tcString":"CQSbk4AQSbk4A"}}}`:                 `{"tcString":"CQSbk4AQSbk4A",`,
+		`{"type":"page","context":{"consent":{"tcString":"CQSbk4AQSbk4A"}}}`:                      `{"tcString":"CQSbk4AQSbk4A",`,
 	} {
 		e := New(defs, Options{})
 		e.Observe(1, &store.Event{Position: 1, Type: "page", Timestamp: now, ReceivedAt: now, Raw: json.RawMessage(raw)})
